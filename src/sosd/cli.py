@@ -1,0 +1,68 @@
+"""``sosd`` command line: argparse subcommands that call plain functions.
+
+Each command lives in the package it belongs to and exposes ``add_arguments(parser)`` and ``run(args)``;
+this table is the only place that names them (no registry).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# command -> (module, one-line help). Modules import torch lazily inside run() where they can.
+COMMANDS = {
+    "train": ("sosd.train.command", "train a variant (joint or EM, Algorithm 1) from a YAML config"),
+    "eval": ("sosd.eval.command", "evaluate a checkpoint, or score saved prediction files offline"),
+    "predict": ("sosd.eval.predict", "predict depth and segmentation for images; writes PNGs"),
+    "model-info": ("sosd.models.info", "parameters and GFLOPs of each variant (Table 1 columns)"),
+    "scenes": ("sosd.data.scenes_command", "write procedural scenes as PNGs and a contact sheet"),
+    "data": ("sosd.data.command", "inspect a dataset: `data show` (contact sheet), `data check`"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from sosd import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="sosd",
+        description="SOSD-Net: joint depth and semantic segmentation from one RGB image.",
+        epilog="Run `sosd <command> --help` for the options of a command.",
+    )
+    parser.add_argument("--version", action="version", version=f"sosd {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="<command>")
+    for name, (module, help_) in COMMANDS.items():
+        try:
+            mod = importlib.import_module(module)
+        except ModuleNotFoundError as e:
+            if e.name != module:  # a real import error inside the module: show it
+                raise
+            continue  # command not built yet in this checkout
+        p = sub.add_parser(name, help=help_, description=(mod.__doc__ or help_).strip(),
+                           formatter_class=argparse.RawDescriptionHelpFormatter)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    from sosd.config import ConfigError
+    from sosd.errors import SOSDError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "_run", None):
+        parser.print_help()
+        return 2
+    try:
+        rc = args._run(args)
+    except (SOSDError, ConfigError) as e:
+        print(f"sosd {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sosd {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(rc or 0)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,298 @@
+"""Explicit configuration dataclasses, YAML loading, ``key=value`` overrides, and field help.
+
+A YAML file mirrors :class:`Config` one to one (``model:``, ``data:``, ``train:``, ``eval:`` sections);
+``section.field=value`` overrides on the command line win over the file. Unknown keys are errors that
+suggest the closest valid key. The resolved config is written beside every run (``config.yaml``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A config file or override that cannot be used; the message names the key and the problem."""
+
+
+def _f(default: Any, help: str, **kw):
+    """A dataclass field with its help text (shown by ``sosd train --help``)."""
+    if isinstance(default, (list, dict, tuple)):
+        return field(default_factory=lambda d=default: type(d)(d), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+VARIANTS = ("semantic_only", "depth_only", "mtl", "sosd")
+BACKBONES = ("xception65", "xception_small")
+
+
+@dataclass
+class ModelConfig:
+    variant: str = _f("sosd", "semantic_only | depth_only | mtl (shared trunk, two plain heads) | sosd "
+                              "(semantic-to-depth + depth-to-semantic units, §3.2.3-3.2.4)")
+    backbone: str = _f("xception65", "xception65 (the paper's aligned Xception-65, timm's names) | "
+                                     "xception_small (same family: 2 middle blocks, 1/4 width, for CPU work)")
+    output_stride: int = _f(16, "backbone output stride, 16 or 8 (through dilation, §3.2.1)")
+    num_classes: int = _f(40, "number of semantic classes (NYU: 40, Cityscapes: 19)")
+    aspp_channels: int = _f(256, "channels of each ASPP branch and of its projection")
+    atrous_rates: list = _f([6, 12, 18], "dilation rates of the ASPP atrous branches at output stride 16 "
+                                         "(doubled at output stride 8)")
+    refined_channels: int = _f(48, "channels each task projects the stride-4 refined feature to (§3.2.2)")
+    decoder_channels: int = _f(256, "channels of Semantic Feature, Common Representation and Depth Feature")
+    focal_aware: bool = _f(False, "feed each sample's sqrt(fx*fy) into semantic-to-depth per eq. (3) "
+                                  "(beyond the paper; off = the paper's BatchNorm-only unit)")
+    focal_ref: float = _f(500.0, "reference focal length in px that focal_aware divides sqrt(fx*fy) by")
+    depth_prior: float = _f(3.0, "initial value of the depth output (metres, or px for disparity): the "
+                                 "bias of the last depth layer starts at softplus^-1(depth_prior)")
+    init_std: float = _f(0.1, "std of the Gaussian that initialises task-specific layers "
+                              "(§4.1: variance 0.01 -> std 0.1)")
+    pretrained: str = _f("", "path to timm xception65 ImageNet weights (.safetensors/.pth) or a hub id "
+                             "like timm/xception65.ra3_in1k; empty = random init")
+
+
+@dataclass
+class DataConfig:
+    dataset: str = _f("synthetic", "synthetic | nyuv2 | nyuv2_mtan | nyud_mt | cityscapes | folder")
+    root: str = _f("", "dataset root (unused for synthetic)")
+    preset: str = _f("indoor", "synthetic preset: indoor (NYU-like, metric depth) | street "
+                               "(Cityscapes-like, disparity in px)")
+    height: int = _f(480, "training/evaluation image height")
+    width: int = _f(640, "training/evaluation image width")
+    train_size: int = _f(2000, "synthetic: number of training scenes")
+    val_size: int = _f(64, "synthetic: number of held-out scenes (drawn from a different seed)")
+    seed: int = _f(0, "synthetic: scene seed (validation uses seed + 1_000_003)")
+    focal_scale: list = _f([1.0, 1.0], "synthetic: range of a per-scene focal-length multiplier "
+                                       "(1,1 = fixed intrinsics as in the public datasets)")
+    train_split: str = _f("train", "split used for training")
+    val_split: str = _f("test", "split used for validation/evaluation (NYU: test, Cityscapes: val)")
+    nyu_depth: str = _f("depths", "NYU depth source: depths (inpainted) | rawDepths")
+    nyu_classes: int = _f(40, "NYU class set: 40 (Gupta et al.) | 13 (MTAN-family)")
+    augment: bool = _f(False, "paper augmentation: random scale, colour jitter, horizontal flip")
+    scales: list = _f([1.0, 1.2, 1.5], "augmentation scale set (NYU: 1,1.2,1.5; Cityscapes: 0.5..1.75)")
+    num_workers: int = _f(0, "DataLoader worker processes")
+
+
+@dataclass
+class EMConfig:
+    switch_every: int = _f(1, "EM: phase length in units (1 = alternate every iteration, as Algorithm 1)")
+    switch_unit: str = _f("step", "EM: unit of switch_every: step | epoch")
+    first_phase: str = _f("depth", "EM: phase of the first iteration: depth | semantic (Algorithm 1: depth)")
+    alpha: list = _f([1.0, 1.0, 1.0], "EM: alpha^t weights of the three branch gradients into theta^com "
+                                      "(eq. 5): depth phase (dep, 3d, 2d), semantic phase (sem, 3d, d^-2)")
+
+
+@dataclass
+class TrainConfig:
+    name: str = _f("run", "run name: outputs go to <out_dir>/<name>/")
+    out_dir: str = _f("runs", "parent folder of run folders")
+    strategy: str = _f("joint", "joint (one step on L_sem + L_dep) | em (Algorithm 1) | single "
+                                "(single-task variants); more in sosd.train.strategies")
+    steps: int = _f(1000, "optimiser steps to train (an epoch is len(train set) // batch_size steps)")
+    batch_size: int = _f(16, "samples per optimiser step (§4.1: 16)")
+    accum_steps: int = _f(1, "gradient accumulation: micro-batches per optimiser step")
+    lr: float = _f(1e-4, "Adam learning rate (§4.1: 1e-4)")
+    weight_decay: float = _f(0.0, "Adam weight decay")
+    schedule: str = _f("constant", "learning-rate schedule: constant (the paper) | poly | cosine")
+    poly_power: float = _f(0.9, "exponent of the poly schedule")
+    warmup_steps: int = _f(0, "linear warm-up steps")
+    grad_clip: float = _f(0.0, "clip the gradient norm to this value (0 = off)")
+    em: EMConfig = field(default_factory=EMConfig, metadata={"help": "EM phase settings"})
+    val_every: int = _f(0, "validate every k steps (0 = only at the end)")
+    best_metric: str = _f("", "metric that picks best.ckpt, e.g. miou (higher) or rel (lower); empty = none")
+    ckpt_every: int = _f(0, "write a checkpoint every k steps (0 = only at the end)")
+    log_every: int = _f(10, "TensorBoard scalars every k steps")
+    seed: int = _f(0, "seed of weights, data order and augmentation")
+    threads: int = _f(0, "torch CPU threads (0 = torch's default)")
+    nonfinite: str = _f("stop", "on a non-finite loss: stop (keep last good checkpoint) | skip (count it)")
+    device: str = _f("cpu", "cpu | cuda | cuda:N")
+
+
+@dataclass
+class EvalConfig:
+    depth_protocol: str = _f("paper", "paper (pixels over the set, no crop, no cap) | eigen (cap 1e-3..10 m, "
+                                      "Eigen crop, per-image mean, + sq_rel, log_rms, silog)")
+    batch_size: int = _f(4, "evaluation batch size")
+    num_pictures: int = _f(4, "rows in predictions.png")
+
+
+@dataclass
+class Config:
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
+# ---------------------------------------------------------------------------------------------- parsing
+
+def _field_types(cls) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _coerce(value: Any, tp: Any, key: str) -> Any:
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+        return _from_dict(tp, value, prefix=key + ".")
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "1", "yes", "on"):
+            return True
+        if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
+            return False
+        raise ConfigError(f"config key '{key}' must be true/false, got {value!r}")
+    if tp is int:
+        if isinstance(value, bool):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        try:
+            f = float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}") from None
+        if f != int(f):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+        return int(f)
+    if tp is float:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}") from None
+    if tp is str:
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+        return str(value)
+    if tp is list:
+        if isinstance(value, str):
+            value = yaml.safe_load(value if value.strip().startswith("[") else f"[{value}]")
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+        return list(value)
+    return value
+
+
+def _suggest(key: str, valid: list[str]) -> str:
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    return f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
+
+
+def _from_dict(cls, d: dict, prefix: str = ""):
+    hints = _field_types(cls)
+    names = [f.name for f in dataclasses.fields(cls)]
+    kwargs = {}
+    for k, v in d.items():
+        if k not in names:
+            raise ConfigError(f"unknown config key '{prefix}{k}'" + _suggest(k, names))
+        kwargs[k] = _coerce(v, hints[k], prefix + k)
+    obj = cls(**kwargs)
+    return obj
+
+
+def config_from_dict(d: dict | None) -> Config:
+    """Build a :class:`Config` from a nested mapping; unknown keys raise :class:`ConfigError`."""
+    cfg = _from_dict(Config, d or {})
+    validate(cfg)
+    return cfg
+
+
+def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
+    """Apply ``section.field=value`` (or ``train.em.alpha=[1,1,1]``) overrides; returns a new Config."""
+    d = to_dict(cfg)
+    for ov in overrides:
+        if "=" not in ov:
+            raise ConfigError(f"override '{ov}' is not of the form section.key=value")
+        key, raw = ov.split("=", 1)
+        parts = key.strip().split(".")
+        node, cls = d, Config
+        for i, p in enumerate(parts):
+            names = [f.name for f in dataclasses.fields(cls)]
+            if p not in names:
+                raise ConfigError(f"unknown config key '{'.'.join(parts[:i + 1])}'" + _suggest(p, names))
+            tp = _field_types(cls)[p]
+            if i == len(parts) - 1:
+                if dataclasses.is_dataclass(tp):
+                    raise ConfigError(f"config key '{key}' is a section; set one of its fields")
+                node[p] = yaml.safe_load(raw) if raw.strip() else ""
+            else:
+                if not dataclasses.is_dataclass(tp):
+                    raise ConfigError(f"config key '{'.'.join(parts[:i + 1])}' has no sub-keys")
+                node, cls = node[p], tp
+    return config_from_dict(d)
+
+
+def load_config(path: str | Path | None, overrides: list[str] | None = None) -> Config:
+    """Load a YAML config (or the defaults when ``path`` is None) and apply overrides."""
+    if path:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"config file {p} does not exist")
+        try:
+            d = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+        if not isinstance(d, dict):
+            raise ConfigError(f"config file {p} must hold a mapping with model/data/train/eval sections")
+        try:
+            cfg = config_from_dict(d)
+        except ConfigError as e:
+            raise ConfigError(f"{p}: {e}") from None
+    else:
+        cfg = Config()
+    return apply_overrides(cfg, overrides or [])
+
+
+def to_dict(cfg) -> dict:
+    return dataclasses.asdict(cfg)
+
+
+def dump_config(cfg: Config, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))
+
+
+def validate(cfg: Config) -> None:
+    """Cross-field checks that a dataclass cannot express."""
+    def choice(key, value, allowed):
+        if value not in allowed:
+            raise ConfigError(f"config key '{key}' = {value!r} is not one of {', '.join(map(str, allowed))}"
+                              + _suggest(str(value), [str(a) for a in allowed]))
+    choice("model.variant", cfg.model.variant, VARIANTS)
+    choice("model.backbone", cfg.model.backbone, BACKBONES)
+    choice("model.output_stride", cfg.model.output_stride, (8, 16))
+    choice("data.preset", cfg.data.preset, ("indoor", "street"))
+    choice("train.schedule", cfg.train.schedule, ("constant", "poly", "cosine"))
+    choice("train.em.switch_unit", cfg.train.em.switch_unit, ("step", "epoch"))
+    choice("train.em.first_phase", cfg.train.em.first_phase, ("depth", "semantic"))
+    choice("train.nonfinite", cfg.train.nonfinite, ("stop", "skip"))
+    choice("eval.depth_protocol", cfg.eval.depth_protocol, ("paper", "eigen"))
+    if cfg.model.num_classes < 1:
+        raise ConfigError("config key 'model.num_classes' must be >= 1")
+    if len(cfg.train.em.alpha) != 3:
+        raise ConfigError("config key 'train.em.alpha' must hold 3 weights (one per branch, eq. 5)")
+    if len(cfg.data.focal_scale) != 2 or cfg.data.focal_scale[0] > cfg.data.focal_scale[1]:
+        raise ConfigError("config key 'data.focal_scale' must be [low, high] with low <= high")
+    for key in ("train.steps", "train.batch_size", "train.accum_steps", "train.em.switch_every"):
+        sec, *rest = key.split(".")
+        v = getattr(cfg, sec)
+        for r in rest:
+            v = getattr(v, r)
+        if v < 1:
+            raise ConfigError(f"config key '{key}' must be >= 1, got {v}")
+
+
+def describe_fields(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:
+    """(key, default, help) for every leaf field, for ``--help``."""
+    rows = []
+    for f in dataclasses.fields(cls):
+        tp = _field_types(cls)[f.name]
+        if dataclasses.is_dataclass(tp):
+            rows += describe_fields(tp, prefix + f.name + ".")
+        else:
+            default = f.default if f.default is not dataclasses.MISSING else f.default_factory()
+            rows.append((prefix + f.name, repr(default), f.metadata.get("help", "")))
+    return rows
