@@ -58,9 +58,11 @@ def main(argv: list[str] | None = None) -> int:
     except (SOSDError, ConfigError) as e:
         print(f"sosd {args.command}: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"sosd {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as e:
+        print(f"sosd {args.command}: interrupted{': ' + str(e) if str(e) else ''}", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and closed: not an error of ours
+        return 0
     return int(rc or 0)
 
 

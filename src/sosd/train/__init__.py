@@ -1,0 +1,1 @@
+"""Training: the loop (loop.py), what to optimise (strategies/), checkpoints (checkpoint.py)."""

@@ -1,0 +1,343 @@
+"""The training loop as plain functions: ``fit`` builds everything from a Config and runs ``train_steps``.
+
+Nothing here is task-specific: a strategy (strategies/) says what each step optimises. Everything that
+decides the numbers is a function of (config, seed, step): the data order of epoch e is a permutation
+seeded by (seed, e), augmentation draws from (seed, epoch, index), and the EM phase from the step, so a
+resumed run replays exactly what the uninterrupted run would have done.
+"""
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import signal
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from tqdm import tqdm
+
+from sosd.config import Config, dump_config
+from sosd.errors import SOSDError
+from sosd.train import checkpoint as ckpt
+from sosd.train.strategies import build_strategy
+from sosd.train.strategies.em import release
+
+HIGHER_IS_BETTER = {"miou", "mean_acc", "pixel_acc", "delta1", "delta2", "delta3"}
+
+
+class NonFiniteLoss(SOSDError):
+    pass
+
+
+@dataclass
+class RunState:
+    """What the loop carries between steps (all of it goes into a checkpoint)."""
+    step: int = 0
+    best: float | None = None
+    skipped: int = 0
+    history: list = field(default_factory=list)  # [{"step", "loss", "sem", "dep", "lr"}] at log points
+
+
+def lr_factor(cfg, step: int) -> float:
+    """Multiplier of the base learning rate at ``step``: warm-up, then constant (§4.1) / poly / cosine."""
+    t = cfg.train
+    if t.warmup_steps and step < t.warmup_steps:
+        return (step + 1) / t.warmup_steps
+    frac = min(1.0, (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
+    if t.schedule == "poly":
+        return (1 - frac) ** t.poly_power
+    if t.schedule == "cosine":
+        return 0.5 * (1 + math.cos(math.pi * frac))
+    return 1.0
+
+
+def epoch_batches(n: int, batch: int, seed: int, epoch: int) -> list[list[int]]:
+    """The micro-batches of one epoch: a permutation seeded by (seed, epoch), the tail dropped."""
+    g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
+    perm = torch.randperm(n, generator=g).tolist()
+    return [perm[i:i + batch] for i in range(0, n - batch + 1, batch)]
+
+
+class _Stop:
+    """SIGINT/SIGTERM ask the loop to stop after the current step and save a checkpoint."""
+
+    def __init__(self):
+        self.signal = None
+        self._old = {}
+
+    def __enter__(self):
+        for s in (signal.SIGINT, signal.SIGTERM):
+            try:
+                self._old[s] = signal.signal(s, self._handle)
+            except ValueError:  # not the main thread: leave signals alone
+                pass
+        return self
+
+    def _handle(self, signum, frame):
+        if self.signal is not None:  # second Ctrl-C: stop now
+            raise KeyboardInterrupt
+        self.signal = signum
+
+    def __exit__(self, *exc):
+        for s, h in self._old.items():
+            signal.signal(s, h)
+
+
+class Trainer:
+    """Holds the model, optimiser, data and run folder of one run. ``fit()`` is the usual entry point."""
+
+    def __init__(self, cfg: Config, run_dir: Path, progress: bool = True):
+        from sosd.data import build_dataset
+        from sosd.models import build_model
+
+        self.cfg, self.run_dir, self.progress = cfg, Path(run_dir), progress
+        t = cfg.train
+        if t.threads:
+            torch.set_num_threads(t.threads)
+        torch.manual_seed(t.seed)
+        self.device = torch.device(t.device)
+        self.train_set = build_dataset(cfg.data, cfg.data.train_split, train=True, seed=t.seed)
+        self.val_set = build_dataset(cfg.data, cfg.data.val_split, train=False, seed=t.seed)
+        for name, ds in (("training", self.train_set), ("validation", self.val_set)):
+            if ds.num_classes != cfg.model.num_classes:
+                raise SOSDError(f"the {name} set ({cfg.data.dataset}) has {ds.num_classes} classes but "
+                                f"model.num_classes = {cfg.model.num_classes}; set model.num_classes="
+                                f"{ds.num_classes}")
+        if t.batch_size % t.accum_steps:
+            raise SOSDError(f"train.batch_size ({t.batch_size}) must be a multiple of train.accum_steps "
+                            f"({t.accum_steps})")
+        self.micro = t.batch_size // t.accum_steps
+        self.steps_per_epoch = len(self.train_set) // t.batch_size
+        if self.steps_per_epoch < 1:
+            raise SOSDError(f"the training set has {len(self.train_set)} samples, fewer than one batch of "
+                            f"{t.batch_size}; lower train.batch_size")
+        self.model = build_model(cfg.model).to(self.device)
+        self.strategy = build_strategy(t)
+        params = list(self.model.parameters()) + self.strategy.extra_parameters()
+        self.optimizer = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(cfg, s))
+        self.state = RunState()
+        self.writer = None
+
+    # ------------------------------------------------------------------------------------ checkpoints
+    def train_state(self) -> dict:
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "strategy": {f"p{i}": p.detach().clone() for i, p in enumerate(self.strategy.extra_parameters())},
+            "rng_torch": torch.get_rng_state(),
+            "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+        }
+
+    def save(self, name: str, metrics: dict | None = None) -> Path:
+        s = self.state
+        meta = {"step": s.step, "epoch": s.step // self.steps_per_epoch,
+                "em_phase": getattr(self.strategy, "phase", None), "best": s.best, "skipped": s.skipped,
+                "history": s.history, "metrics": metrics or {}}
+        path = ckpt.save_checkpoint(self.run_dir / "checkpoints", name, self.model, self.cfg,
+                                    self.train_state(), meta)
+        if name != "best":
+            ckpt.point_latest(self.run_dir / "checkpoints", name)
+            ckpt.prune(self.run_dir / "checkpoints", keep=2)
+        return path
+
+    def resume(self, path) -> None:
+        sd, _, _ = ckpt.read_weights(path)
+        ckpt.check_compatible(self.model, sd, str(path))
+        self.model.load_state_dict(sd, strict=True)
+        state, meta = ckpt.read_train_state(path)
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        for p, v in zip(self.strategy.extra_parameters(), state["strategy"].values()):
+            with torch.no_grad():
+                p.copy_(v)
+        torch.set_rng_state(state["rng_torch"])
+        if state["rng_cuda"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["rng_cuda"])
+        self.state = RunState(step=meta["step"], best=meta.get("best"), skipped=meta.get("skipped", 0),
+                              history=meta.get("history", []))
+
+    # ------------------------------------------------------------------------------------------- steps
+    def _loader(self, epoch: int, start: int):
+        from torch.utils.data import DataLoader
+
+        t = self.cfg.train
+        if hasattr(self.train_set.transform, "set_epoch"):
+            self.train_set.transform.set_epoch(epoch)  # before the workers copy the dataset
+        micro = [b for batch in epoch_batches(len(self.train_set), t.batch_size, t.seed, epoch)
+                 for b in (batch[i:i + self.micro] for i in range(0, t.batch_size, self.micro))]
+        return DataLoader(self.train_set, batch_sampler=micro[start * t.accum_steps:],
+                          num_workers=self.cfg.data.num_workers)
+
+    def _log(self, parts: dict, n_samples: int, dt: float):
+        s, t = self.state, self.cfg.train
+        lr = self.optimizer.param_groups[0]["lr"]
+        row = {"step": s.step, "lr": lr, **{k: float(v) for k, v in parts.items()}}
+        s.history.append(row)
+        if self.writer:
+            for k, v in parts.items():
+                self.writer.add_scalar(f"loss/{k}", float(v), s.step)
+            self.writer.add_scalar("lr", lr, s.step)
+            self.writer.add_scalar("throughput/samples_per_s", n_samples / max(dt, 1e-9), s.step)
+            for k, v in self.strategy.log_scalars().items():
+                self.writer.add_scalar(k, v, s.step)
+
+    def validate(self) -> dict:
+        from sosd.eval.evaluate import evaluate_model
+
+        release(self.model)
+        metrics = evaluate_model(self.model, self.val_set, self.cfg.eval.depth_protocol,
+                                 self.cfg.eval.batch_size, self.device, progress=False)
+        if self.writer:
+            for k, v in metrics.items():
+                if isinstance(v, (int, float)) and not k.startswith("n_"):
+                    self.writer.add_scalar(f"val/{k}", v, self.state.step)
+        return metrics
+
+    def _maybe_best(self, metrics: dict):
+        key = self.cfg.train.best_metric
+        if not key:
+            return
+        if key not in metrics:
+            raise SOSDError(f"train.best_metric '{key}' is not a metric of this run; choose one of "
+                            f"{', '.join(k for k in metrics if not k.startswith('n_'))}")
+        v = metrics[key]
+        better = (self.state.best is None or (v > self.state.best if key in HIGHER_IS_BETTER
+                                              else v < self.state.best))
+        if better and math.isfinite(v):
+            self.state.best = v
+            self.save("best", metrics)
+
+    def train_steps(self, until: int | None = None) -> str:
+        """Train up to step ``until`` (default train.steps). Returns "done" or "interrupted"."""
+        t, s = self.cfg.train, self.state
+        until = t.steps if until is None else until
+        self.model.train()
+        bar = tqdm(total=until, initial=s.step, desc=f"train {t.strategy}", disable=not self.progress,
+                   dynamic_ncols=True)
+        with _Stop() as stop:
+            while s.step < until:
+                epoch, pos = divmod(s.step, self.steps_per_epoch)
+                it = iter(self._loader(epoch, pos))
+                for _ in range(pos, self.steps_per_epoch):
+                    if s.step >= until:
+                        break
+                    t0 = time.perf_counter()
+                    self.strategy.prepare(self.model, s.step, epoch)
+                    self.optimizer.zero_grad(set_to_none=True)  # None grads: Adam skips frozen params
+                    parts, ids = {}, []
+                    for _ in range(t.accum_steps):
+                        batch = {k: v.to(self.device) for k, v in next(it).items()}
+                        ids += batch["index"].tolist()
+                        out = self.strategy.losses(self.model, batch)
+                        # mean over micro-batches: the same gradient as one batch of batch_size
+                        self.strategy.backward(out, 1.0 / t.accum_steps)
+                        for k, v in out.items():
+                            parts[k] = parts.get(k, 0.0) + float(v.detach()) / t.accum_steps
+                    if not all(math.isfinite(v) for v in parts.values()):
+                        bad = ", ".join(f"{k}={v}" for k, v in parts.items())
+                        if t.nonfinite == "stop":
+                            raise NonFiniteLoss(
+                                f"non-finite loss at step {s.step} ({bad}) on samples {ids}; the last good "
+                                f"checkpoint is kept in {self.run_dir / 'checkpoints'}. Lower train.lr, set "
+                                "train.grad_clip, or train.nonfinite=skip to skip such batches")
+                        s.skipped += 1
+                        self.optimizer.zero_grad(set_to_none=True)
+                    else:
+                        if t.grad_clip > 0:
+                            torch.nn.utils.clip_grad_norm_(
+                                [p for g in self.optimizer.param_groups for p in g["params"]], t.grad_clip)
+                        self.optimizer.step()
+                    self.scheduler.step()
+                    s.step += 1
+                    dt = time.perf_counter() - t0
+                    if s.step % t.log_every == 0 or s.step == until:
+                        self._log(parts, t.batch_size, dt)
+                    bar.update(1)
+                    bar.set_postfix(loss=f"{parts['loss']:.3f}",
+                                    **({"phase": self.strategy.phase} if hasattr(self.strategy, "phase") else {}),
+                                    **{"img/s": f"{t.batch_size / dt:.1f}"})
+                    if t.val_every and s.step % t.val_every == 0 and s.step < until:
+                        self._maybe_best(self.validate())
+                        self.model.train()
+                    if t.ckpt_every and s.step % t.ckpt_every == 0:
+                        self.save(f"step_{s.step:07d}")
+                    if stop.signal is not None:
+                        self.save(f"step_{s.step:07d}")
+                        bar.close()
+                        return "interrupted"
+        bar.close()
+        return "done"
+
+
+def prepare_run_dir(cfg: Config, resume: bool, overwrite: bool) -> Path:
+    run_dir = Path(cfg.train.out_dir) / cfg.train.name
+    if run_dir.exists() and not resume:
+        has_ckpt = (run_dir / "checkpoints").exists()
+        if has_ckpt and not overwrite:
+            raise SOSDError(f"run folder {run_dir} already holds checkpoints: pass --resume {run_dir} to "
+                            "continue it, --overwrite to start over, or choose another train.name")
+        if overwrite:
+            shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    return run_dir
+
+
+def fit(cfg: Config, resume: str | None = None, overwrite: bool = False, progress: bool = True) -> dict:
+    """Train per ``cfg``, evaluate on the validation set, write the run folder. Returns the summary."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = prepare_run_dir(cfg, resume is not None, overwrite)
+    dump_config(cfg, run_dir / "config.yaml")
+    trainer = Trainer(cfg, run_dir, progress)
+    if resume:
+        trainer.resume(resume)
+    trainer.writer = SummaryWriter(str(run_dir / "tensorboard"))
+    t0 = time.perf_counter()
+    try:
+        status = trainer.train_steps()
+    finally:
+        trainer.writer.flush()
+    if status == "interrupted":
+        trainer.writer.close()
+        raise KeyboardInterrupt(f"stopped at step {trainer.state.step}; checkpoint saved. Continue with: "
+                                f"sosd train --resume {run_dir}")
+    train_s = time.perf_counter() - t0
+    metrics = trainer.validate()
+    trainer.save(f"step_{trainer.state.step:07d}", metrics)
+    trainer._maybe_best(metrics)
+    summary = finish_run(trainer, metrics, train_s)
+    trainer.writer.close()
+    return summary
+
+
+def finish_run(trainer: Trainer, metrics: dict, train_s: float) -> dict:
+    """metrics.json, predictions.png (also into TensorBoard), and the summary table on the terminal."""
+    import numpy as np
+    from PIL import Image
+
+    from sosd.eval.evaluate import predictions_picture
+    from sosd.eval.metrics import format_table
+
+    run_dir, cfg, s = trainer.run_dir, trainer.cfg, trainer.state
+    pic = run_dir / "predictions.png"
+    predictions_picture(trainer.model, trainer.val_set, pic, cfg.eval.num_pictures, trainer.device)
+    trainer.writer.add_image("val/predictions", np.asarray(Image.open(pic).convert("RGB")), s.step,
+                             dataformats="HWC")
+    first = s.history[0] if s.history else {}
+    summary = {"run": str(run_dir), "variant": cfg.model.variant, "strategy": cfg.train.strategy,
+               "steps": s.step, "train_seconds": train_s, "skipped_batches": s.skipped,
+               "first_logged_loss": first, "last_logged_loss": s.history[-1] if s.history else {},
+               "metrics": metrics, "loss_curve": s.history}
+    (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
+    layout = "cityscapes" if trainer.val_set.target_kind == "disparity" else "nyu"
+    print(f"\n{cfg.model.variant} ({cfg.train.strategy}), {s.step} steps in {train_s:.0f} s, evaluated on "
+          f"{metrics.get('n_images')} held-out images ({cfg.data.dataset}):")
+    print(format_table(metrics, layout, method=cfg.train.name))
+    if first:
+        last = s.history[-1]
+        print(f"loss {first['loss']:.3f} (step {first['step']}) -> {last['loss']:.3f} (step {last['step']})")
+    print(f"wrote {run_dir}/: checkpoints/, tensorboard/, metrics.json, predictions.png, config.yaml")
+    return summary
