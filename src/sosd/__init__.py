@@ -1,2 +1,22 @@
-"""sosd: SOSD-Net, joint semantic segmentation and depth estimation from one RGB image (He et al.)."""
+"""sosd: SOSD-Net, joint semantic segmentation and depth estimation from one RGB image (He et al.).
+
+    import sosd
+    model = sosd.load("runs/esosd_indoor_small")      # a run folder, checkpoint folder or weights file
+    out = model.predict("photo.jpg")                   # or a PIL image / (H, W, 3) uint8 array
+    out.depth, out.labels                              # (H, W) metres (or px disparity), (H, W) class ids
+"""
 __version__ = "0.1.0"
+
+
+def load(checkpoint, device: str = "cpu", native_size: bool = False):
+    """A predictor for the checkpoint; see :func:`sosd.inference.load`."""
+    from sosd.inference import load as _load
+
+    return _load(checkpoint, device, native_size)
+
+
+def build_model(cfg):
+    """The SOSD-Net variant described by a :class:`sosd.config.ModelConfig`."""
+    from sosd.models import build_model as _build
+
+    return _build(cfg)

@@ -28,8 +28,50 @@ def _augment(cfg, train, seed):
     return PaperAugment(scales=tuple(cfg.scales), seed=seed)
 
 
+def _nyuv2(cfg, split, train, seed):
+    from sosd.data.nyu import NYUDepthV2
+
+    return NYUDepthV2(cfg.root, split=split, classes=cfg.nyu_classes, depth=cfg.nyu_depth,
+                      height=cfg.height, width=cfg.width, transform=_augment(cfg, train, seed))
+
+
+def _nyuv2_mtan(cfg, split, train, seed):
+    from sosd.data.nyu_folders import NYUv2MTAN
+
+    # always 13 classes (data.nyu_classes does not apply): set model.num_classes=13
+    return NYUv2MTAN(cfg.root, split=split, height=cfg.height, width=cfg.width,
+                     transform=_augment(cfg, train, seed))
+
+
+def _nyud_mt(cfg, split, train, seed):
+    from sosd.data.nyu_folders import NYUDMT
+
+    # always 40 classes (data.nyu_classes does not apply)
+    return NYUDMT(cfg.root, split=split, height=cfg.height, width=cfg.width,
+                  transform=_augment(cfg, train, seed))
+
+
+def _cityscapes(cfg, split, train, seed):
+    from sosd.data.cityscapes import Cityscapes
+
+    return Cityscapes(cfg.root, split=split, target="disparity", height=cfg.height, width=cfg.width,
+                      transform=_augment(cfg, train, seed))
+
+
+def _folder(cfg, split, train, seed):
+    from sosd.data.folder import FolderDataset
+
+    return FolderDataset(cfg.root, split=split, height=cfg.height, width=cfg.width,
+                         transform=_augment(cfg, train, seed))
+
+
 DATASETS = {
     "synthetic": _synthetic,
+    "nyuv2": _nyuv2,            # official nyu_depth_v2_labeled.mat; splits train | test | all
+    "nyuv2_mtan": _nyuv2_mtan,  # MTAN .npy folders (13 classes, 288x384); splits train | test (= val/)
+    "nyud_mt": _nyud_mt,        # ASTMT NYUD_MT folders (40 classes); splits train | test (= gt_sets/val.txt)
+    "cityscapes": _cityscapes,  # official release folders, disparity in px; splits train | val | test
+    "folder": _folder,          # your own files, layout in sosd.data.folder; any split folder name
 }
 
 

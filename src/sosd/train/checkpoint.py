@@ -46,7 +46,8 @@ def save_weights(model: torch.nn.Module, cfg: Config, path: Path, extra_meta: di
     save_file(tensors, str(path), metadata=meta)
 
 
-def save_checkpoint(ckpt_dir: Path, name: str, model, cfg: Config, train_state: dict, meta: dict) -> Path:
+def save_checkpoint(ckpt_dir: Path, name: str, model, cfg: Config, train_state: dict, meta: dict,
+                    weights_meta: dict | None = None) -> Path:
     """Write ``ckpt_dir/name/`` atomically and point ``ckpt_dir/latest`` at it. Returns its path."""
     ckpt_dir = Path(ckpt_dir)
     ckpt_dir.mkdir(parents=True, exist_ok=True)
@@ -55,7 +56,7 @@ def save_checkpoint(ckpt_dir: Path, name: str, model, cfg: Config, train_state: 
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        save_weights(model, cfg, tmp / MODEL_FILE, {"step": meta.get("step", 0)})
+        save_weights(model, cfg, tmp / MODEL_FILE, {"step": meta.get("step", 0), **(weights_meta or {})})
         torch.save(train_state, tmp / STATE_FILE)
         (tmp / META_FILE).write_text(json.dumps({"format_version": FORMAT_VERSION, **meta}, indent=1))
         for f in tmp.iterdir():
@@ -129,16 +130,18 @@ def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], Config, dic
     return sd, cfg, meta
 
 
-def load_model(path: str | Path, map_location: str = "cpu"):
-    """Rebuild the model saved at ``path`` (checkpoint folder, run folder or weights file), eval mode."""
+def load_model(path: str | Path, map_location: str = "cpu", with_meta: bool = False):
+    """Rebuild the model saved at ``path`` (checkpoint folder, run folder or weights file), eval mode.
+    Returns (model, config), plus the weights metadata (class names, target kind) if ``with_meta``."""
     from sosd.models import SOSDNet
 
-    sd, cfg, _ = read_weights(path)
+    sd, cfg, meta = read_weights(path)
     cfg.model.pretrained = ""  # the weights below replace any ImageNet init
     model = SOSDNet(cfg.model)
     check_compatible(model, sd, str(path))
     model.load_state_dict(sd, strict=True)
-    return model.to(map_location).eval(), cfg
+    model = model.to(map_location).eval()
+    return (model, cfg, meta) if with_meta else (model, cfg)
 
 
 def check_compatible(model, sd: dict, source: str) -> None:

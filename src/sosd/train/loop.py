@@ -137,7 +137,7 @@ class Trainer:
                 "em_phase": getattr(self.strategy, "phase", None), "best": s.best, "skipped": s.skipped,
                 "history": s.history, "metrics": metrics or {}}
         path = ckpt.save_checkpoint(self.run_dir / "checkpoints", name, self.model, self.cfg,
-                                    self.train_state(), meta)
+                                    self.train_state(), meta, dataset_meta(self.train_set))
         if name != "best":
             ckpt.point_latest(self.run_dir / "checkpoints", name)
             ckpt.prune(self.run_dir / "checkpoints", keep=2)
@@ -270,6 +270,12 @@ class Trainer:
                         return "interrupted"
         bar.close()
         return "done"
+
+
+def dataset_meta(ds) -> dict:
+    """What inference needs to know about the training data, stored in the weights file's metadata."""
+    return {"class_names": json.dumps(list(getattr(ds, "class_names", []))),
+            "target_kind": ds.target_kind}
 
 
 def prepare_run_dir(cfg: Config, resume: bool, overwrite: bool) -> Path:

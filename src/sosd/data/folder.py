@@ -1,0 +1,234 @@
+"""Your own RGB-D + segmentation data, from plain files (no code to write). Layout::
+
+    ROOT/
+      classes.txt                  optional: one class name per line; line k (0-based) names class id k
+      intrinsics.json              optional: {"fx": .., "fy": .., "cx": .., "cy": ..} in px of the stored
+                                   images (cx, cy: pixel-centre convention, the top-left pixel's centre
+                                   is (0, 0))
+      {split}/                     e.g. train/, val/, test/
+        images/<name>.png|.jpg     RGB (8-bit; grey or palette images are converted to RGB)
+        depth/<name>.png           16-bit single-channel PNG, depth in millimetres, 0 = no measurement
+        labels/<name>.png          8-bit single-channel (grey 'L' or palette 'P': the pixel *indices*
+                                   count) class ids 0..K-1, 255 = ignore
+        intrinsics/<name>.json     optional, per image; wins over ROOT/intrinsics.json
+
+Every image needs its depth and labels file of the same size and name stem. A whole ``depth/`` or
+``labels/`` folder may be left out (segmentation-only or depth-only data): then every pixel is invalid
+(depth) or 255 (labels). Depth: ``valid = png > 0``, ``target = png / 1000`` metres.
+
+Number of classes: the lines of ``classes.txt``; without it, ``num_classes=`` if given, else one more than
+the largest id found in the split's label files (scanned once, names ``class_0`` ...).
+
+Intrinsics: per-image json, else ROOT/intrinsics.json, else a guess (``fx = fy = W``, ``cx = (W-1)/2``,
+``cy = (H-1)/2``: about a 53 degree horizontal field of view) marked ``extras["intrinsics_source"] =
+"guess"``. They only matter with ``model.focal_aware``.
+
+This module also holds the small file readers every loader shares; they raise :class:`DataError` naming
+the file and what was expected.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from sosd.data.sample import IGNORE_INDEX, Sample, SceneDataset
+from sosd.data.transforms import resize_sample
+from sosd.errors import DataError
+
+IMAGE_EXTS = (".png", ".jpg", ".jpeg")
+
+
+# ---------------------------------------------------------------------------------------- file readers
+
+def require_dir(path, what: str) -> Path:
+    p = Path(path)
+    if not p.is_dir():
+        raise DataError(f"{p}: folder not found (expected {what})")
+    return p
+
+
+def require_file(path, what: str) -> Path:
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"{p}: file not found (expected {what})")
+    return p
+
+
+def _open(path) -> Image.Image:
+    p = require_file(path, "an image file")
+    try:
+        im = Image.open(p)
+        im.load()
+    except Exception as e:  # PIL raises many types for truncated / non-image files
+        raise DataError(f"{p}: cannot read as an image ({type(e).__name__}: {e})") from None
+    return im
+
+
+def read_rgb(path) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of any 8-bit image file."""
+    im = _open(path)
+    if im.mode not in ("RGB", "RGBA", "L", "P", "LA", "CMYK", "YCbCr"):
+        raise DataError(f"{path}: image mode {im.mode} is not 8-bit colour or grey (expected an RGB image)")
+    return np.asarray(im.convert("RGB"))
+
+
+def read_uint16_png(path, what: str = "a 16-bit single-channel PNG") -> np.ndarray:
+    """(H, W) uint16 of a 16-bit single-channel PNG (Pillow modes I;16 / I;16B / I)."""
+    im = _open(path)
+    if im.mode in ("I;16", "I;16B", "I;16L"):
+        return np.asarray(im).astype(np.uint16)
+    if im.mode == "I":
+        a = np.asarray(im)
+        if a.size and (a.min() < 0 or a.max() > 65535):
+            raise DataError(f"{path}: values outside 0..65535 (expected {what})")
+        return a.astype(np.uint16)
+    raise DataError(f"{path}: image mode {im.mode} (expected {what})")
+
+
+def read_label_png(path) -> np.ndarray:
+    """(H, W) uint8 class ids of a single-channel 8-bit PNG (grey, or palette indices)."""
+    im = _open(path)
+    if im.mode not in ("L", "P"):
+        raise DataError(f"{path}: image mode {im.mode} (expected a single-channel 8-bit label PNG: grey 'L' "
+                        f"or palette 'P' holding class ids)")
+    return np.array(im, dtype=np.uint8)  # palette images: the indices, never the colours
+
+
+def read_npy(path, what: str = "a .npy array") -> np.ndarray:
+    p = require_file(path, what)
+    try:
+        return np.load(p, allow_pickle=False)
+    except Exception as e:
+        raise DataError(f"{p}: cannot read ({type(e).__name__}: {e}); expected {what}") from None
+
+
+def check_labels(labels: np.ndarray, num_classes: int, path) -> None:
+    """Raise if ``labels`` holds an id outside 0..num_classes-1 that is not the ignore index 255."""
+    bad = (labels != IGNORE_INDEX) & ((labels < 0) | (labels >= num_classes))
+    if bad.any():
+        ids = sorted(int(v) for v in np.unique(labels[bad])[:10])
+        raise DataError(f"{path}: label ids {ids} outside the class table 0..{num_classes - 1} "
+                        f"(and {IGNORE_INDEX} = ignore)")
+
+
+def check_same_size(a: np.ndarray, hw: tuple, path, what: str) -> None:
+    if tuple(a.shape[:2]) != tuple(hw):
+        raise DataError(f"{path}: {what} is {a.shape[0]}x{a.shape[1]} (HxW) but its image is "
+                        f"{hw[0]}x{hw[1]}")
+
+
+def check_finite(a: np.ndarray, path, what: str = "depth") -> None:
+    n = int(a.size - np.count_nonzero(np.isfinite(a)))
+    if n:
+        raise DataError(f"{path}: {n} NaN/inf {what} values (expected finite values, 0 = no measurement)")
+
+
+def read_intrinsics_json(path) -> np.ndarray:
+    p = require_file(path, 'a JSON object {"fx":..,"fy":..,"cx":..,"cy":..}')
+    try:
+        d = json.loads(p.read_text())
+        return np.array([float(d[k]) for k in ("fx", "fy", "cx", "cy")], dtype=np.float32)
+    except Exception as e:
+        raise DataError(f'{p}: cannot read intrinsics ({type(e).__name__}: {e}); expected a JSON object '
+                        f'{{"fx":..,"fy":..,"cx":..,"cy":..}}') from None
+
+
+# ---------------------------------------------------------------------------------------- dataset
+
+class FolderDataset(SceneDataset):
+    """The layout in the module docstring. ``height``/``width`` (None or 0 = stored size) resize with
+    :func:`~sosd.data.transforms.resize_sample`."""
+
+    target_kind = "depth"
+
+    def __init__(self, root, split: str = "train", height: int | None = None, width: int | None = None,
+                 transform=None, num_classes: int | None = None):
+        super().__init__(transform)
+        self.root = require_dir(root, "a dataset root holding {split}/images/ (see sosd.data.folder)")
+        self.split = split
+        self.dir = require_dir(self.root / split, f"the '{split}' split folder with images/, depth/, labels/")
+        img_dir = require_dir(self.dir / "images", "RGB images <name>.png|jpg")
+        self.names, self.image_paths = [], []
+        for p in sorted(img_dir.iterdir()):
+            if p.suffix.lower() in IMAGE_EXTS and p.is_file():
+                self.names.append(p.stem)
+                self.image_paths.append(p)
+        if not self.names:
+            raise DataError(f"{img_dir}: no .png/.jpg images (expected <name>.png|jpg)")
+        if len(set(self.names)) != len(self.names):
+            dup = sorted({n for n in self.names if self.names.count(n) > 1})[:5]
+            raise DataError(f"{img_dir}: several images share a name stem {dup} (expected one per name)")
+        self.has_depth = (self.dir / "depth").is_dir()
+        self.has_labels = (self.dir / "labels").is_dir()
+        if not (self.has_depth or self.has_labels):
+            raise DataError(f"{self.dir}: neither depth/ nor labels/ found (expected at least one)")
+        for sub, has in (("depth", self.has_depth), ("labels", self.has_labels)):
+            if has:
+                missing = [n for n in self.names if not (self.dir / sub / f"{n}.png").is_file()]
+                if missing:
+                    raise DataError(f"{self.dir / sub / (missing[0] + '.png')}: file not found (expected a "
+                                    f"{sub} PNG for every image; {len(missing)} missing)")
+        self.height, self.width = height, width
+
+        classes = self.root / "classes.txt"
+        if classes.is_file():
+            names = [ln.strip() for ln in classes.read_text().splitlines() if ln.strip()]
+            if not names:
+                raise DataError(f"{classes}: empty (expected one class name per line)")
+            self.class_names = names
+            self.num_classes = len(names)
+        else:
+            if num_classes is None:
+                num_classes = self._scan_num_classes()
+            self.num_classes = int(num_classes)
+            self.class_names = [f"class_{k}" for k in range(self.num_classes)]
+        root_k = self.root / "intrinsics.json"
+        self._root_intrinsics = read_intrinsics_json(root_k) if root_k.is_file() else None
+
+    def _scan_num_classes(self) -> int:
+        top = -1
+        if self.has_labels:
+            for n in self.names:
+                lab = read_label_png(self.dir / "labels" / f"{n}.png")
+                ids = lab[lab != IGNORE_INDEX]
+                if ids.size:
+                    top = max(top, int(ids.max()))
+        return max(top + 1, 1)
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def sample(self, i: int) -> Sample:
+        name = self.names[i]
+        image = read_rgb(self.image_paths[i])
+        h, w = image.shape[:2]
+        if self.has_depth:
+            p = self.dir / "depth" / f"{name}.png"
+            mm = read_uint16_png(p, "a 16-bit single-channel PNG of depth in millimetres, 0 = invalid")
+            check_same_size(mm, (h, w), p, "depth")
+            valid = mm > 0
+            target = mm.astype(np.float32) / 1000.0
+        else:
+            valid = np.zeros((h, w), bool)
+            target = np.zeros((h, w), np.float32)
+        if self.has_labels:
+            p = self.dir / "labels" / f"{name}.png"
+            lab = read_label_png(p)
+            check_same_size(lab, (h, w), p, "labels")
+            check_labels(lab, self.num_classes, p)
+            labels = lab.astype(np.int64)
+        else:
+            labels = np.full((h, w), IGNORE_INDEX, np.int64)
+        per_image = self.dir / "intrinsics" / f"{name}.json"
+        if per_image.is_file():
+            k, src = read_intrinsics_json(per_image), "file"
+        elif self._root_intrinsics is not None:
+            k, src = self._root_intrinsics.copy(), "file"
+        else:
+            k, src = np.array([w, w, (w - 1) / 2, (h - 1) / 2], np.float32), "guess"
+        s = Sample(image=image, target=target, valid=valid, labels=labels, intrinsics=k, id=name, index=i,
+                   target_kind="depth", extras={"intrinsics_source": src})
+        return resize_sample(s, self.height, self.width)

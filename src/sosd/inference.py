@@ -1,0 +1,130 @@
+"""Inference on images: ``sosd.load(checkpoint).predict(image)`` -> numpy depth and labels.
+
+The network reads depth partly from how large an object appears in the image (eq. 3: d ~ sqrt(dXdY /
+dudv)), so images are resized to the resolution the model was trained at (from its config) before the
+forward pass, and the outputs are resized back to the input's size: depth bilinearly, disparity
+bilinearly *and* multiplied by the width ratio (a disparity is a distance in pixels), labels from
+bilinearly upsampled logits. ``native_size=True`` skips the resize (for inputs already at the training
+scale and field of view).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from sosd.errors import SOSDError
+
+
+def read_image(path: str | Path) -> np.ndarray:
+    """RGB uint8 (H, W, 3) of an image file; a clear error naming the file otherwise."""
+    from PIL import Image, UnidentifiedImageError
+
+    p = Path(path)
+    if not p.is_file():
+        raise SOSDError(f"image {p} does not exist")
+    try:
+        with Image.open(p) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError, ValueError) as e:
+        raise SOSDError(f"cannot read image {p}: {e}") from None
+
+
+def _as_array(image) -> np.ndarray:
+    if isinstance(image, (str, Path)):
+        return read_image(image)
+    if hasattr(image, "convert"):  # PIL image
+        return np.asarray(image.convert("RGB"))
+    a = np.asarray(image)
+    if a.ndim != 3 or a.shape[2] != 3:
+        raise SOSDError(f"expected an RGB image of shape (H, W, 3), got {a.shape}")
+    if a.dtype != np.uint8:
+        if a.dtype.kind == "f" and a.max() <= 1.0:
+            a = (a * 255).round()
+        a = np.clip(a, 0, 255).astype(np.uint8)
+    return a
+
+
+@dataclass
+class Prediction:
+    depth: np.ndarray | None    # (H, W) float32: metres, or px of disparity (see target_kind)
+    labels: np.ndarray | None   # (H, W) int64 class ids
+    target_kind: str
+    class_names: list[str]
+
+    def as_dict(self) -> dict:
+        return {"depth": self.depth, "labels": self.labels, "target_kind": self.target_kind,
+                "class_names": self.class_names}
+
+
+class Predictor:
+    """A loaded model plus the knowledge needed to run it on arbitrary images.
+
+    Args:
+        model: a :class:`sosd.models.SOSDNet`.
+        cfg: its :class:`sosd.config.Config` (training resolution, focal reference).
+        meta: weights metadata (``class_names``, ``target_kind``).
+        device: torch device.
+        native_size: run at the input's size instead of the training resolution.
+    """
+
+    def __init__(self, model, cfg, meta: dict | None = None, device="cpu", native_size: bool = False):
+        import json
+
+        meta = meta or {}
+        self.model = model.to(device).eval()
+        self.cfg, self.device, self.native_size = cfg, torch.device(device), native_size
+        self.class_names = json.loads(meta.get("class_names", "[]")) or \
+            [f"class {i}" for i in range(cfg.model.num_classes)]
+        self.target_kind = meta.get("target_kind", "disparity" if cfg.data.preset == "street" else "depth")
+        self.size = (cfg.data.height, cfg.data.width)
+
+    @torch.no_grad()
+    def predict_batch(self, images, intrinsics=None) -> list[Prediction]:
+        """Predict for a list of images of any sizes (batched per size). ``intrinsics``: optional list of
+        (fx, fy, cx, cy) of each original image, used by focal-aware models (scaled with the resize)."""
+        arrays = [_as_array(im) for im in images]
+        return [self._one(a, None if intrinsics is None else intrinsics[i]) for i, a in enumerate(arrays)]
+
+    def predict(self, image, intrinsics=None) -> Prediction:
+        """Depth and labels for one image (path, PIL image or (H, W, 3) array)."""
+        return self.predict_batch([image], None if intrinsics is None else [intrinsics])[0]
+
+    def _one(self, a: np.ndarray, intr) -> Prediction:
+        h, w = a.shape[:2]
+        x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).to(self.device)
+        run_h, run_w = (h, w) if self.native_size else self.size
+        if (run_h, run_w) != (h, w):
+            x = F.interpolate(x, size=(run_h, run_w), mode="bilinear", align_corners=False, antialias=True)
+        k = None
+        if intr is not None or self.model.cfg.focal_aware:
+            if intr is None:
+                raise SOSDError("this model is focal-length aware: pass the camera intrinsics (fx, fy, cx, cy)")
+            sx, sy = run_w / w, run_h / h
+            k = torch.tensor([[intr[0] * sx, intr[1] * sy, intr[2] * sx, intr[3] * sy]], device=self.device)
+        out = self.model(x, k)
+        depth = labels = None
+        if "depth" in out:
+            d = out["depth"]
+            if (run_h, run_w) != (h, w):
+                d = F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False)
+                if self.target_kind == "disparity":
+                    d = d * (w / run_w)  # disparity is a length in pixels: it scales with the width
+            depth = d[0, 0].float().cpu().numpy()
+        if "semantic" in out:
+            s = out["semantic"]
+            if (run_h, run_w) != (h, w):
+                s = F.interpolate(s, size=(h, w), mode="bilinear", align_corners=False)
+            labels = s[0].argmax(0).cpu().numpy()
+        return Prediction(depth, labels, self.target_kind, self.class_names)
+
+
+def load(checkpoint: str | Path, device: str = "cpu", native_size: bool = False) -> Predictor:
+    """A :class:`Predictor` from a run folder, checkpoint folder or ``model.safetensors`` file."""
+    from sosd.train.checkpoint import load_model
+
+    model, cfg, meta = load_model(checkpoint, device, with_meta=True)
+    return Predictor(model, cfg, meta, device, native_size)

@@ -1,0 +1,104 @@
+"""`sosd eval --checkpoint`: dataset from the run's config, checks, JSON, and --save-predictions.
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/eval/test_eval_checkpoint.py
+"""
+import json
+
+import pytest
+
+from sosd.cli import main
+from sosd.config import DataConfig
+from sosd.data import build_dataset
+from sosd.eval.offline import evaluate_predictions
+from sosd.train.loop import fit
+from tests.conftest import tiny_config
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("evalckpt")
+    cfg = tiny_config(tmp)
+    fit(cfg, progress=False)
+    return tmp / "runs" / "tiny", cfg
+
+
+def _eval(capsys, *args):
+    rc = main(["eval", *map(str, args), "--no-progress"])
+    cap = capsys.readouterr()
+    return rc, cap.out, cap.err
+
+
+def test_eval_a_run_folder_uses_its_own_config(run, capsys):
+    ckpt, cfg = run
+    rc, out, _ = _eval(capsys, "--checkpoint", ckpt)
+    assert rc == 0
+    assert "| Method | Mean IoU |" in out and "tiny/step_0000004" in out and "δ<1.25" in out
+    path = ckpt / "eval_synthetic_test.json"  # default --out: in the run folder
+    r = json.loads(path.read_text())
+    assert r["checkpoint"].endswith("step_0000004") and r["variant"] == "sosd" and r["step"] == 4
+    assert (r["dataset"], r["split"], r["height"], r["width"], r["preset"], r["seed"]) == \
+        ("synthetic", "test", 48, 64, "indoor", 0)
+    assert r["n_images"] == cfg.data.val_size and r["format"] == "nyu" and r["target_kind"] == "depth"
+    assert r["tasks"] == ["depth", "semantic"] and r["predictions"] is None
+    # the same set and model as the validation at the end of training
+    trained = json.loads((ckpt / "metrics.json").read_text())["metrics"]
+    for k in ("miou", "pixel_acc", "rel", "rms", "delta1", "n_valid_pixels"):
+        assert r[k] == pytest.approx(trained[k], rel=1e-5), k
+
+
+def test_save_predictions_rescore_offline_to_the_same_metrics(run, tmp_path, capsys):
+    ckpt, cfg = run
+    preds = tmp_path / "preds"
+    rc, _, _ = _eval(capsys, "--checkpoint", ckpt, "--save-predictions", preds, "--batch-size", 3,
+                     "--out", tmp_path / "ck.json")
+    assert rc == 0
+    ck = json.loads((tmp_path / "ck.json").read_text())
+    ds = build_dataset(cfg.data, cfg.data.val_split)
+    assert sorted(p.name for p in preds.iterdir()) == sorted(
+        f"{ds.sample(i).id}_{kind}.png" for i in range(len(ds)) for kind in ("depth", "labels"))
+    off = evaluate_predictions(preds, ds, progress=False)
+    offline_keys = set(off) | {"dataset", "split", "root", "height", "width", "preset", "seed"}
+    assert set(ck) == offline_keys | {"checkpoint", "variant", "step"}
+    for k in ("miou", "mean_acc", "pixel_acc", "n_images", "n_valid_pixels", "n_labelled_pixels"):
+        assert off[k] == ck[k], k  # segmentation and counts: identical
+    for k in ("rel", "rms", "log10"):  # 1 mm quantisation of depths >= 0.5 m
+        assert off[k] == pytest.approx(ck[k], abs=1e-3), k
+    for k in ("delta1", "delta2", "delta3"):
+        assert off[k] == pytest.approx(ck[k], abs=2e-3), k
+
+
+def test_dataset_flags_override_the_checkpoint_config(run, tmp_path, capsys):
+    ckpt, _ = run
+    rc, out, _ = _eval(capsys, "--checkpoint", ckpt, "--height", 40, "--width", 56, "--n", 2, "--depth-protocol",
+                       "eigen", "--out", tmp_path / "e.json")
+    assert rc == 0 and "silog" in out
+    r = json.loads((tmp_path / "e.json").read_text())
+    assert (r["height"], r["width"], r["n_images"]) == (40, 56, 2)
+    assert r["depth_protocol"] == "eigen" and "sq_rel" in r and list(r["eigen_crop"]) == ["40x56"]
+    # another dataset named explicitly starts from its own defaults (here: synthetic at a given size)
+    rc, _, _ = _eval(capsys, "--checkpoint", ckpt / "checkpoints" / "step_0000004", "--dataset", "synthetic",
+                     "--n", 1, "--height", 32, "--width", 48, "--out", tmp_path / "f.json")
+    assert rc == 0 and json.loads((tmp_path / "f.json").read_text())["height"] == 32
+
+
+def test_class_count_mismatch_is_a_clear_error(run, capsys):
+    ckpt, cfg = run
+    rc, _, err = _eval(capsys, "--checkpoint", ckpt, "--preset", "street", "--n", 1)
+    street = build_dataset(DataConfig(preset="street", height=48, width=64, val_size=1), "test").num_classes
+    assert rc == 2
+    assert f"predicts {cfg.model.num_classes} classes" in err and f"has {street}" in err
+
+
+def test_depth_model_on_a_disparity_set_is_a_clear_error(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, variant="depth_only", strategy="single", steps=1)
+    fit(cfg, progress=False)
+    capsys.readouterr()
+    rc, _, err = _eval(capsys, "--checkpoint", tmp_path / "runs" / "tiny", "--preset", "street", "--n", 1)
+    assert rc == 2 and "predicts depth" in err and "disparity" in err
+
+
+def test_missing_checkpoint_and_mixed_sources(tmp_path, capsys):
+    rc, _, err = _eval(capsys, "--checkpoint", tmp_path / "nope")
+    assert rc == 2 and "does not exist" in err
+    rc, _, err = _eval(capsys, "--checkpoint", tmp_path, "--predictions", tmp_path)
+    assert rc == 2 and "mutually exclusive" in err
