@@ -127,6 +127,7 @@ class Trainer:
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(),
             "strategy": {f"p{i}": p.detach().clone() for i, p in enumerate(self.strategy.extra_parameters())},
+            "strategy_state": self.strategy.state_dict(),
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
         }
@@ -153,6 +154,7 @@ class Trainer:
         for p, v in zip(self.strategy.extra_parameters(), state["strategy"].values()):
             with torch.no_grad():
                 p.copy_(v)
+        self.strategy.load_state_dict(state.get("strategy_state", {}))
         torch.set_rng_state(state["rng_torch"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -250,6 +252,7 @@ class Trainer:
                             torch.nn.utils.clip_grad_norm_(
                                 [p for g in self.optimizer.param_groups for p in g["params"]], t.grad_clip)
                         self.optimizer.step()
+                        self.strategy.after_step(self.model, s.step)
                     self.scheduler.step()
                     s.step += 1
                     dt = time.perf_counter() - t0

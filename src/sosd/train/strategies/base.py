@@ -42,6 +42,16 @@ class Strategy:
         """Parameters the strategy itself learns (e.g. Kendall's log-variances), optimised with the model."""
         return []
 
+    def after_step(self, model, step: int) -> None:
+        """Called after each optimiser step (e.g. GradNorm renormalises its task weights)."""
+
     def log_scalars(self) -> dict[str, float]:
-        """Extra scalars for TensorBoard (e.g. the EM phase)."""
+        """Extra scalars for TensorBoard (e.g. the EM phase, task weights)."""
         return {}
+
+    def state_dict(self) -> dict:
+        """Non-parameter state to checkpoint (tensors, numbers, lists): resume must be exact."""
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
