@@ -36,7 +36,7 @@ class ModelConfig:
     variant: str = _f("sosd", "semantic_only | depth_only | mtl (shared trunk, two plain heads) | sosd "
                               "(semantic-to-depth + depth-to-semantic units, §3.2.3-3.2.4)")
     backbone: str = _f("xception65", "xception65 (the paper's aligned Xception-65, timm's names) | "
-                                     "xception_small (same family: 2 middle blocks, 1/4 width, for CPU work)")
+                                     "xception_small (same family: 2 middle blocks, about 1/2-1/6 of the widths, for CPU work)")
     output_stride: int = _f(16, "backbone output stride, 16 or 8 (through dilation, §3.2.1)")
     num_classes: int = _f(40, "number of semantic classes (NYU: 40, Cityscapes: 19)")
     aspp_channels: int = _f(256, "channels of each ASPP branch and of its projection")

@@ -7,8 +7,8 @@ torchvision, which has no CPU build on this platform), so the few layers it comp
 
 Output stride 16 or 8 through dilation, as DeepLab does: once the accumulated stride would exceed the
 output stride, strided blocks keep stride 1 and later blocks dilate instead. ``forward`` returns the
-stride-4 *refined feature* (the input of block 1's last separable conv, the tap DeepLabV3+ uses) and the
-deep feature (the last block's output).
+stride-4 *refined feature* (the input of block 1's last, strided separable conv: timm's stride-4 feature
+tap ``blocks.1.stack.act3``, after its ReLU) and the deep feature (the last block's output).
 """
 from __future__ import annotations
 

@@ -122,8 +122,9 @@ class SOSDNet(nn.Module):
                         nn.init.normal_(mod.weight, 0.0, std)
                         if mod.bias is not None:
                             nn.init.zeros_(mod.bias)
-        # the depth output starts at the prior (softplus(b) = prior), so early steps learn structure
-        # instead of climbing from softplus(0) = 0.69 to metres or tens of pixels
+        # the last layer's bias is softplus^-1(prior), so the depth output starts around the prior (the
+        # weights' N(0, std^2) term still spreads it) instead of climbing from softplus(0) = 0.69 to metres
+        # or tens of pixels
         last = self.semantic_to_depth.fuse if self.cfg.variant == "sosd" else getattr(self, "depth_head", None)
         if last is not None:
             conv = last if isinstance(last, nn.Conv2d) else last.conv
