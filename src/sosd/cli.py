@@ -16,6 +16,7 @@ COMMANDS = {
     "predict": ("sosd.eval.predict", "predict depth and segmentation for images; writes PNGs"),
     "model-info": ("sosd.models.info", "parameters and GFLOPs of each variant (Table 1 columns)"),
     "scenes": ("sosd.data.scenes_command", "write procedural scenes as PNGs and a contact sheet"),
+    "ablate": ("sosd.ablation.command", "reproduce Tables 1-4: train every row over seeds, write tables"),
     "data": ("sosd.data.command", "inspect a dataset: `data show` (contact sheet), `data check`"),
 }
 

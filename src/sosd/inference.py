@@ -28,7 +28,7 @@ def read_image(path: str | Path) -> np.ndarray:
         raise SOSDError(f"image {p} does not exist")
     try:
         with Image.open(p) as im:
-            return np.asarray(im.convert("RGB"))
+            return np.array(im.convert("RGB"))  # a writable copy: torch.from_numpy needs one
     except (UnidentifiedImageError, OSError, ValueError) as e:
         raise SOSDError(f"cannot read image {p}: {e}") from None
 
@@ -37,7 +37,7 @@ def _as_array(image) -> np.ndarray:
     if isinstance(image, (str, Path)):
         return read_image(image)
     if hasattr(image, "convert"):  # PIL image
-        return np.asarray(image.convert("RGB"))
+        return np.array(image.convert("RGB"))
     a = np.asarray(image)
     if a.ndim != 3 or a.shape[2] != 3:
         raise SOSDError(f"expected an RGB image of shape (H, W, 3), got {a.shape}")
@@ -87,15 +87,24 @@ class Predictor:
         """Predict for a list of images of any sizes (batched per size). ``intrinsics``: optional list of
         (fx, fy, cx, cy) of each original image, used by focal-aware models (scaled with the resize)."""
         arrays = [_as_array(im) for im in images]
-        return [self._one(a, None if intrinsics is None else intrinsics[i]) for i, a in enumerate(arrays)]
+        out: list[Prediction | None] = [None] * len(arrays)
+        groups: dict[tuple, list[int]] = {}
+        for i, a in enumerate(arrays):  # one forward pass per group of same-size images
+            groups.setdefault(a.shape[:2], []).append(i)
+        for idx in groups.values():
+            intr = None if intrinsics is None else [intrinsics[i] for i in idx]
+            for i, p in zip(idx, self._batch(np.stack([arrays[i] for i in idx]), intr)):
+                out[i] = p
+        return out
 
     def predict(self, image, intrinsics=None) -> Prediction:
         """Depth and labels for one image (path, PIL image or (H, W, 3) array)."""
         return self.predict_batch([image], None if intrinsics is None else [intrinsics])[0]
 
-    def _one(self, a: np.ndarray, intr) -> Prediction:
-        h, w = a.shape[:2]
-        x = torch.from_numpy(a).permute(2, 0, 1)[None].float().div(255).to(self.device)
+    def _batch(self, a: np.ndarray, intr) -> list[Prediction]:
+        """a: (B, H, W, 3) uint8 of one size; intr: None or B rows of (fx, fy, cx, cy)."""
+        h, w = a.shape[1:3]
+        x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div(255).to(self.device)
         run_h, run_w = (h, w) if self.native_size else self.size
         if (run_h, run_w) != (h, w):
             x = F.interpolate(x, size=(run_h, run_w), mode="bilinear", align_corners=False, antialias=True)
@@ -104,7 +113,7 @@ class Predictor:
             if intr is None:
                 raise SOSDError("this model is focal-length aware: pass the camera intrinsics (fx, fy, cx, cy)")
             sx, sy = run_w / w, run_h / h
-            k = torch.tensor([[intr[0] * sx, intr[1] * sy, intr[2] * sx, intr[3] * sy]], device=self.device)
+            k = torch.tensor([[r[0] * sx, r[1] * sy, r[2] * sx, r[3] * sy] for r in intr], device=self.device)
         out = self.model(x, k)
         depth = labels = None
         if "depth" in out:
@@ -113,13 +122,14 @@ class Predictor:
                 d = F.interpolate(d, size=(h, w), mode="bilinear", align_corners=False)
                 if self.target_kind == "disparity":
                     d = d * (w / run_w)  # disparity is a length in pixels: it scales with the width
-            depth = d[0, 0].float().cpu().numpy()
+            depth = d[:, 0].float().cpu().numpy()
         if "semantic" in out:
             s = out["semantic"]
             if (run_h, run_w) != (h, w):
                 s = F.interpolate(s, size=(h, w), mode="bilinear", align_corners=False)
-            labels = s[0].argmax(0).cpu().numpy()
-        return Prediction(depth, labels, self.target_kind, self.class_names)
+            labels = s.argmax(1).cpu().numpy()
+        return [Prediction(None if depth is None else depth[i], None if labels is None else labels[i],
+                           self.target_kind, self.class_names) for i in range(a.shape[0])]
 
 
 def load(checkpoint: str | Path, device: str = "cpu", native_size: bool = False) -> Predictor:

@@ -102,3 +102,21 @@ def test_missing_checkpoint_and_mixed_sources(tmp_path, capsys):
     assert rc == 2 and "does not exist" in err
     rc, _, err = _eval(capsys, "--checkpoint", tmp_path, "--predictions", tmp_path)
     assert rc == 2 and "mutually exclusive" in err
+
+
+def test_disparity_checkpoint_uses_the_cityscapes_layout_and_format(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, steps=1, **{"data.preset": "street", "data.val_size": 2})
+    fit(cfg, progress=False)
+    capsys.readouterr()
+    preds = tmp_path / "preds"
+    rc, out, _ = _eval(capsys, "--checkpoint", tmp_path / "runs" / "tiny", "--save-predictions", preds)
+    assert rc == 0 and "Disparity error [px]" in out
+    ck = json.loads((tmp_path / "runs" / "tiny" / "eval_synthetic_test.json").read_text())
+    assert ck["format"] == "cityscapes" and ck["target_kind"] == "disparity" and ck["preset"] == "street"
+    ds = build_dataset(cfg.data, "test")
+    assert (preds / f"{ds.sample(1).id}_disparity.png").is_file()
+    off = evaluate_predictions(preds, ds, progress=False)
+    assert off["miou"] == ck["miou"] and off["n_valid_pixels"] == ck["n_valid_pixels"]
+    assert off["disparity_mae_px"] == pytest.approx(ck["disparity_mae_px"], abs=1 / 256)
+    rc, _, err = _eval(capsys, "--checkpoint", tmp_path / "runs" / "tiny", "--depth-protocol", "eigen")
+    assert rc == 2 and "metric depth" in err

@@ -159,7 +159,7 @@ def test_cli_errors(tmp_path, hand_synthetic, capsys):
     assert main(["eval", "--predictions", str(tmp_path), "--checkpoint", "x.ckpt", "--dataset", "synthetic"]) == 2
     assert "mutually exclusive" in capsys.readouterr().err
     assert main(["eval", "--checkpoint", "x.ckpt"]) == 2
-    assert "not available yet" in capsys.readouterr().err
+    assert "x.ckpt does not exist" in capsys.readouterr().err
     assert main(["eval", "--dataset", "synthetic"]) == 2
     assert "--predictions" in capsys.readouterr().err
     rc = main(["eval", "--predictions", str(tmp_path), "--dataset", "synthetic", "--n", "1", "--height", "4",

@@ -147,3 +147,19 @@ def test_predict_then_eval_predictions_equals_eval_checkpoint(run, tmp_path):
         assert off[k] == pytest.approx(ck[k], abs=2e-3), k
     for k in ("delta1", "delta2", "delta3"):
         assert off[k] == pytest.approx(ck[k], abs=5e-3), k
+
+
+def test_disparity_model_writes_cityscapes_files(tmp_path, capsys):
+    cfg = tiny_config(tmp_path, steps=1, **{"data.preset": "street"})
+    fit(cfg, progress=False)
+    _png(tmp_path / "in" / "frame.png", 50, 100)
+    out = tmp_path / "out"
+    assert main(["predict", "--checkpoint", str(tmp_path / "runs" / "tiny"), str(tmp_path / "in"), "--out",
+                 str(out), "--no-progress"]) == 0
+    for suffix in ("_disparity.png", "_labelTrainIds.png", "_depth_color.png", "_labels_color.png", "_overlay.png"):
+        assert (out / f"frame{suffix}").is_file(), suffix
+    ref = sosd.load(tmp_path / "runs" / "tiny").predict(tmp_path / "in" / "frame.png")
+    got = read_prediction(out, "frame", "cityscapes", shape=(50, 100))
+    np.testing.assert_allclose(got.values, np.clip(ref.depth, 0, None), atol=0.5 / 256 + 1e-6)
+    np.testing.assert_array_equal(got.labels, ref.labels)
+    assert json.loads((out / "predict.json").read_text())["units"] == "px"

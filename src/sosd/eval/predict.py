@@ -4,9 +4,11 @@
   sosd predict --checkpoint runs/esosd_indoor photos/ --recursive --batch-size 8 --device cuda --out preds/
 
 Inputs: image files (png, jpg, jpeg, bmp, tif) and/or folders of them (sorted; sub-folders with
---recursive). Outputs are named flat by file stem, so two inputs with the same stem are an error. Every
-output has the input's size: the model runs at its training resolution and is resized back (disparity is
-also scaled with the width, being a length in pixels); --native-size runs at the input's size instead.
+--recursive). Outputs are named flat by file stem, so two inputs with the same stem are an error. The
+prediction files and the overlay have the input's size: the model runs at its training resolution and is
+resized back (disparity is also scaled with the width, being a length in pixels); --native-size runs at
+the input's size instead. The *_color.png pictures add a title and a colour bar or legend (images under
+160 px are enlarged there).
 
 For each input <stem>, in --out:
 

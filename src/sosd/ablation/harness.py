@@ -1,0 +1,260 @@
+"""Run every row of a table with identical data, budget and seeds; aggregate; write Markdown, JSON, plot.
+
+Each (row, seed) is an ordinary training run under ``<out>/runs/<row>-seed<k>/`` (so ``sosd eval``
+and TensorBoard work on it). A row whose run folder already holds ``metrics.json`` for the same config
+is not retrained; an interrupted one resumes from its latest checkpoint. Rows shared between tables (MTL,
+SOSD-Net, ESOSD-Net in Tables 2 and 3) are trained once.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+import time
+from pathlib import Path
+
+from sosd.ablation.tables import DATASETS, SINGLE_TASK, Row, Table
+
+SEG_KEYS = {"miou", "mean_acc", "pixel_acc"}
+
+
+def row_config(table: Table, row: Row, dataset: str, seed: int, budget: int, out: Path, base: str | None):
+    from sosd.config import load_config
+
+    ov = [f"model.variant={row.variant}", f"train.strategy={row.strategy}", f"train.steps={budget}",
+          f"train.seed={seed}", f"train.name={row.key}-seed{seed}", f"train.out_dir={out / 'runs'}",
+          "train.val_every=0", "train.best_metric=", f"train.ckpt_every={max(1, budget // 4)}",
+          *row.overrides]
+    return load_config(base or DATASETS[dataset], ov)
+
+
+def run_row(cfg, progress: bool = False) -> dict:
+    """Train (or reuse, or resume) one run; returns its metrics.json content."""
+    from sosd.config import load_config
+    from sosd.train.loop import fit
+
+    run_dir = Path(cfg.train.out_dir) / cfg.train.name
+    metrics_file = run_dir / "metrics.json"
+    same = (run_dir / "config.yaml").is_file() and load_config(run_dir / "config.yaml") == cfg
+    if metrics_file.is_file() and same:
+        return json.loads(metrics_file.read_text())
+    resume = str(run_dir) if same and (run_dir / "checkpoints" / "latest").is_file() else None
+    fit(cfg, resume=resume, overwrite=resume is None, progress=progress)
+    return json.loads(metrics_file.read_text())
+
+
+def measure_inference(cfg, repeats: int = 5) -> dict:
+    """Parameters (M) and median batch-1 latency (ms) of the row's model at its evaluation size."""
+    import torch
+
+    from sosd.models import SOSDNet
+
+    m = SOSDNet(cfg.model).eval()
+    x = torch.rand(1, 3, cfg.data.height, cfg.data.width)
+    k = torch.tensor([[500.0, 500.0, cfg.data.width / 2, cfg.data.height / 2]])
+    ts = []
+    with torch.inference_mode():
+        m(x, k)
+        for _ in range(repeats):
+            t = time.perf_counter()
+            m(x, k)
+            ts.append((time.perf_counter() - t) * 1e3)
+    return {"ms": statistics.median(ts), "params_m": sum(p.numel() for p in m.parameters()) / 1e6}
+
+
+def evaluate_on(cfg, data_overrides: tuple) -> dict:
+    """Metrics of the run's final model on its validation set built with extra data overrides."""
+    from sosd.config import apply_overrides
+    from sosd.data import build_dataset
+    from sosd.eval.evaluate import evaluate_model
+    from sosd.train.checkpoint import load_model
+
+    model, _ = load_model(Path(cfg.train.out_dir) / cfg.train.name)
+    c = apply_overrides(cfg, list(data_overrides))
+    ds = build_dataset(c.data, c.data.val_split)
+    return evaluate_model(model, ds, c.eval.depth_protocol, c.eval.batch_size, progress=False)
+
+
+def mean_std(values: list[float]) -> tuple[float, float]:
+    vals = [v for v in values if v is not None and not math.isnan(v)]
+    if not vals:
+        return float("nan"), float("nan")
+    return statistics.fmean(vals), (statistics.stdev(vals) if len(vals) > 1 else 0.0)
+
+
+def delta_m(multi: dict, single: dict, columns) -> float:
+    """Multi-task gain (Maninis et al. 2019; Vandenhende et al. 2021): the mean over tasks of the mean
+    signed relative change (%) of each task's metrics against its single-task model."""
+    per_task: dict[str, list[float]] = {}
+    for c in columns:
+        task = "semantic" if c.key in SEG_KEYS else "depth"
+        b, m = single.get(c.key), multi.get(c.key)
+        if b is None or m is None or not b or math.isnan(b) or math.isnan(m):
+            continue
+        sign = 1.0 if c.higher_is_better else -1.0
+        per_task.setdefault(task, []).append(sign * (m - b) / abs(b) * 100.0)
+    return statistics.fmean(statistics.fmean(v) for v in per_task.values()) if per_task else float("nan")
+
+
+def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, base: str | None = None,
+              progress: bool = True) -> dict:
+    """Train/collect every row x seed of ``table``; returns the aggregated results (also written)."""
+    from tqdm import tqdm
+
+    tasks_needed = {"semantic" if c.key in SEG_KEYS else "depth" for c in table.columns}
+    refs = [SINGLE_TASK[t] for t in sorted(tasks_needed)
+            if table.number != "focal" and SINGLE_TASK[t].key not in {r.key for r in table.rows}]
+    rows = list(table.rows)
+    jobs = [(r, s) for r in refs + rows for s in range(seeds)]
+    per_run: dict[tuple[str, int], dict] = {}
+    bar = tqdm(jobs, desc=f"table {table.number}", disable=not progress)
+    for row, seed in bar:
+        bar.set_postfix(row=row.key, seed=seed)
+        cfg = row_config(table, row, dataset, seed, budget, out, base)
+        res = run_row(cfg)
+        entry = {"metrics": res["metrics"], "train_seconds": res.get("train_seconds")}
+        if table.timing:
+            entry.update(measure_inference(cfg))
+        for label, ov in table.eval_overrides:
+            entry.setdefault("eval_sets", {})[label] = evaluate_on(cfg, ov)
+        per_run[(row.key, seed)] = entry
+
+    def metric_of(entry, key, eval_set=None):
+        src = entry["eval_sets"][eval_set] if eval_set else entry["metrics"]
+        return src.get(key)
+
+    result = {"table": table.number, "title": table.title, "dataset": dataset, "seeds": seeds,
+              "budget_steps": budget, "rows": []}
+    eval_sets = [label for label, _ in table.eval_overrides] or [None]
+    for row in refs + rows:
+        r = {"name": row.name, "key": row.key, "reference": row in refs, "paper": table.paper.get(row.key, {})}
+        for es in eval_sets:
+            prefix = f"{es}/" if es else ""
+            for c in table.columns:
+                vals = [metric_of(per_run[(row.key, s)], c.key, es) for s in range(seeds)]
+                r[prefix + c.key] = mean_std([v * c.scale for v in vals if v is not None])
+                r[prefix + c.key + "/runs"] = [v * c.scale if v is not None else None for v in vals]
+        if table.timing:
+            r["ms"] = mean_std([per_run[(row.key, s)]["ms"] for s in range(seeds)])
+            r["params_m"] = per_run[(row.key, 0)]["params_m"]
+        r["train_seconds"] = mean_std([per_run[(row.key, s)]["train_seconds"] or float("nan") for s in range(seeds)])
+        if table.number != "focal" and row.variant not in ("semantic_only", "depth_only"):
+            dms = []
+            for s in range(seeds):
+                single = {}
+                for t in tasks_needed:
+                    single.update({k: v for k, v in per_run[(SINGLE_TASK[t].key, s)]["metrics"].items()
+                                   if (k in SEG_KEYS) == (t == "semantic")})
+                dms.append(delta_m(per_run[(row.key, s)]["metrics"], single, table.columns))
+            r["delta_m"] = mean_std(dms)
+        result["rows"].append(r)
+    result["orderings"] = orderings(table, result)
+    return result
+
+
+def orderings(table: Table, result: dict) -> list[dict]:
+    """For each metric and each pair of rows the paper ranks, does our ordering agree, and is our gap
+    larger than the spread over seeds (sum of the two standard deviations)?"""
+    out = []
+    rows = {r["key"]: r for r in result["rows"]}
+    for c in table.columns:
+        keys = [k for k in table.paper if c.key in table.paper[k] and k in rows]
+        for i, a in enumerate(keys):
+            for b in keys[i + 1:]:
+                pa, pb = table.paper[a][c.key], table.paper[b][c.key]
+                if pa == pb:
+                    continue
+                better, worse = (a, b) if (pa > pb) == c.higher_is_better else (b, a)
+                (mb, sb), (mw, sw) = rows[better][c.key], rows[worse][c.key]
+                holds = (mb > mw) == c.higher_is_better if not (math.isnan(mb) or math.isnan(mw)) else None
+                out.append({"metric": c.key, "paper_better": better, "paper_worse": worse, "holds": holds,
+                            "gap": abs(mb - mw), "spread": sb + sw, "beyond_spread": abs(mb - mw) > sb + sw})
+    return out
+
+
+def _fmt(ms: tuple[float, float], digits: int) -> str:
+    m, s = ms
+    if m is None or math.isnan(m):
+        return "-"
+    return f"{m:.{digits}f} ± {s:.{digits}f}"
+
+
+def to_markdown(table: Table, result: dict, command: str) -> str:
+    cols = table.columns
+    eval_sets = [label for label, _ in table.eval_overrides] or [None]
+    head = ["Method"]
+    for es in eval_sets:
+        head += [f"{c.title} ({es})" if es else c.title for c in cols]
+    has_dm = any("delta_m" in r for r in result["rows"])
+    if has_dm:
+        head.append("Δm [%]")
+    if table.timing:
+        head += ["Inference (ms)", "Parameters (M)"]
+    paper_cols = [c for c in cols if any(c.key in p for p in table.paper.values())]
+    head += [f"paper: {c.title}" for c in paper_cols]
+    if table.timing:
+        head += ["paper: ms", "paper: M"]
+    lines = [f"## Table {table.number}: {table.title}", "",
+             f"Dataset `{result['dataset']}`, {result['budget_steps']} optimiser steps per run, "
+             f"mean ± std over {result['seeds']} seeds (0..{result['seeds'] - 1}), identical data for every row.",
+             "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in result["rows"]:
+        cells = [r["name"] + (" (reference)" if r["reference"] else "")]
+        for es in eval_sets:
+            prefix = f"{es}/" if es else ""
+            cells += [_fmt(tuple(r[prefix + c.key]), c.digits) for c in cols]
+        if has_dm:
+            cells.append(_fmt(tuple(r["delta_m"]), 2) if "delta_m" in r else "-")
+        if table.timing:
+            cells += [_fmt(tuple(r["ms"]), 1), f"{r['params_m']:.2f}"]
+        cells += [str(r["paper"].get(c.key, "-")) for c in paper_cols]
+        if table.timing:
+            cells += [str(r["paper"].get("ms", "-")), str(r["paper"].get("params_m", "-"))]
+        lines.append("| " + " | ".join(cells) + " |")
+    if result["orderings"]:
+        lines += ["", "Orderings of the paper, checked on ours (gap vs spread = sum of the two stds):", ""]
+        for o in result["orderings"]:
+            verdict = {True: "holds", False: "does NOT hold", None: "n/a"}[o["holds"]]
+            lines.append(f"- {o['metric']}: {o['paper_better']} better than {o['paper_worse']}: {verdict} "
+                         f"(gap {o['gap']:.3g}, spread {o['spread']:.3g}"
+                         f"{', beyond the spread' if o['beyond_spread'] else ', within the spread'})")
+    if has_dm:
+        lines += ["", "Δm: mean over tasks of the mean signed relative change of the task's metrics against "
+                  "the single-task model of the same seed (Maninis et al. 2019), in %; higher is better."]
+    if table.timing:
+        lines += ["Inference: median batch-1 CPU latency at the evaluation size, measured right after each "
+                  "run (the paper's figures are a P40 GPU at 256x512 with its own backbone)."]
+    lines += ["", f"Command: `{command}`", ""]
+    return "\n".join(lines)
+
+
+def plot(table: Table, result: dict, path: Path) -> None:
+    """Bars with error bars (std over seeds), one panel per metric."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    eval_sets = [label for label, _ in table.eval_overrides] or [None]
+    panels = [(es, c) for es in eval_sets for c in table.columns]
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3.6), squeeze=False)
+    names = [r["name"] for r in result["rows"]]
+    for ax, (es, c) in zip(axes[0], panels):
+        prefix = f"{es}/" if es else ""
+        means = [r[prefix + c.key][0] for r in result["rows"]]
+        stds = [r[prefix + c.key][1] for r in result["rows"]]
+        ax.bar(range(len(names)), means, yerr=stds, capsize=3,
+               color=["#bbb" if r["reference"] else "#4a7fb5" for r in result["rows"]])
+        ax.set_xticks(range(len(names)), names, rotation=40, ha="right", fontsize=7)
+        ax.set_title(f"{c.title}{' ' + es if es else ''}\n({'higher' if c.higher_is_better else 'lower'} is better)",
+                     fontsize=8)
+        finite = [m for m in means if not math.isnan(m)]
+        if finite:
+            lo, hi = min(finite), max(finite)
+            pad = (hi - lo) * 0.6 + 1e-9 + max(s for s in stds if not math.isnan(s))
+            ax.set_ylim(max(0, lo - pad) if lo >= 0 else lo - pad, hi + pad)
+    fig.suptitle(f"Table {table.number} on {result['dataset']}: mean ± std over {result['seeds']} seeds, "
+                 f"{result['budget_steps']} steps", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
