@@ -5,4 +5,4 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source "$root/scripts/env.sh"
 cd "$root"
-exec .venv/bin/sosd train --config configs/synthetic/esosd_indoor_small.yaml "$@"
+exec .venv/bin/sosd train --config configs/synthetic/esosd_indoor_small.yaml --overwrite "$@"

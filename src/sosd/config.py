@@ -87,6 +87,31 @@ class EMConfig:
 
 
 @dataclass
+class MTLConfig:
+    """Settings of the multi-task baselines (train.strategy = equal | kendall | gradnorm | mgda | dwa |
+    pcgrad | cagrad | aligned_mtl; see sosd.train.strategies)."""
+    kendall_depth_form: str = _f("gaussian", "kendall: depth term, gaussian (the paper's regression form "
+                                             "L/(2 sigma^2) + log sigma) | laplace (L/b + log b, the L1 "
+                                             "likelihood)")
+    kendall_init: float = _f(0.0, "kendall: initial log-variance s = log sigma^2 of both tasks "
+                                  "(0: sigma = 1)")
+    gradnorm_alpha: float = _f(1.5, "gradnorm: asymmetry alpha (Chen et al. 2018 use 1.5 on NYUv2)")
+    gradnorm_layer: str = _f("aspp.project.conv.weight", "gradnorm: the shared weight W whose gradient norms "
+                                                          "are balanced (a name of model.named_parameters())")
+    dwa_temperature: float = _f(2.0, "dwa: temperature T of the softmax over loss ratios (Liu et al.: 2)")
+    dwa_window: int = _f(0, "dwa: loss-averaging window in steps (0 = one epoch, as Liu et al.)")
+    mgda_normalization: str = _f("none", "mgda: task-gradient normalisation before the min-norm solve: "
+                                         "none | l2 | loss | loss+ (Sener & Koltun's code options)")
+    mgda_space: str = _f("representation", "mgda: representation (MGDA-UB: gradients w.r.t. the decoder "
+                                           "inputs) | parameters (MGDA: gradients w.r.t. theta^com)")
+    cagrad_c: float = _f(0.5, "cagrad: radius c of the ball around the average gradient "
+                              "(0 = the average gradient)")
+    cagrad_rescale: bool = _f(True, "cagrad: divide the update by 1 + c^2 (the official code's default)")
+    aligned_scale: str = _f("min", "aligned_mtl: scale of the aligned gradients: min (the paper: smallest "
+                                   "singular value) | median | rmse")
+
+
+@dataclass
 class TrainConfig:
     name: str = _f("run", "run name: outputs go to <out_dir>/<name>/")
     out_dir: str = _f("runs", "parent folder of run folders")
@@ -102,6 +127,7 @@ class TrainConfig:
     warmup_steps: int = _f(0, "linear warm-up steps")
     grad_clip: float = _f(0.0, "clip the gradient norm to this value (0 = off)")
     em: EMConfig = field(default_factory=EMConfig, metadata={"help": "EM phase settings"})
+    mtl: MTLConfig = field(default_factory=MTLConfig, metadata={"help": "multi-task baseline settings"})
     val_every: int = _f(0, "validate every k steps (0 = only at the end)")
     best_metric: str = _f("", "metric that picks best.ckpt, e.g. miou (higher) or rel (lower); empty = none")
     ckpt_every: int = _f(0, "write a checkpoint every k steps (0 = only at the end)")
@@ -269,6 +295,16 @@ def validate(cfg: Config) -> None:
     choice("train.em.switch_unit", cfg.train.em.switch_unit, ("step", "epoch"))
     choice("train.em.first_phase", cfg.train.em.first_phase, ("depth", "semantic"))
     choice("train.nonfinite", cfg.train.nonfinite, ("stop", "skip"))
+    choice("train.mtl.kendall_depth_form", cfg.train.mtl.kendall_depth_form, ("gaussian", "laplace"))
+    choice("train.mtl.mgda_normalization", cfg.train.mtl.mgda_normalization, ("none", "l2", "loss", "loss+"))
+    choice("train.mtl.mgda_space", cfg.train.mtl.mgda_space, ("representation", "parameters"))
+    choice("train.mtl.aligned_scale", cfg.train.mtl.aligned_scale, ("min", "median", "rmse"))
+    if cfg.train.mtl.dwa_window < 0:
+        raise ConfigError("config key 'train.mtl.dwa_window' must be >= 0 (0 = one epoch)")
+    if cfg.train.mtl.dwa_temperature <= 0:
+        raise ConfigError("config key 'train.mtl.dwa_temperature' must be > 0")
+    if cfg.train.mtl.cagrad_c < 0:
+        raise ConfigError("config key 'train.mtl.cagrad_c' must be >= 0")
     choice("eval.depth_protocol", cfg.eval.depth_protocol, ("paper", "eigen"))
     if cfg.model.num_classes < 1:
         raise ConfigError("config key 'model.num_classes' must be >= 1")

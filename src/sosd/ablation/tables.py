@@ -80,6 +80,7 @@ TABLES = {
                 Row("DWA", "mtl_dwa", "mtl", "dwa"),
                 Row("PCGrad", "mtl_pcgrad", "mtl", "pcgrad"),
                 Row("CAGrad", "mtl_cagrad", "mtl", "cagrad"),
+                Row("Aligned-MTL", "mtl_aligned_mtl", "mtl", "aligned_mtl"),
                 Row("PCGrad on SOSD-Net", "sosd_pcgrad", "sosd", "pcgrad"),
                 ESOSD),
                (MIOU_PCT, DISP),

@@ -141,16 +141,21 @@ class SOSDNet(nn.Module):
                 f"{MIN_INPUT_SIZE} px (the backbone reduces it {self.cfg.output_stride}x); resize or pad it")
 
     def forward(self, image: torch.Tensor, intrinsics: torch.Tensor | None = None,
-                return_aux: bool = False) -> dict[str, torch.Tensor]:
+                return_aux: bool = False, return_shared: bool = False) -> dict[str, torch.Tensor]:
         """image (B,3,H,W) in [0,1] (any H, W >= 32) -> {"depth": (B,1,H,W) > 0, "semantic": (B,K,H,W)
-        logits} (the keys of the variant). ``intrinsics`` (B,4) fx, fy, cx, cy: needed if focal_aware."""
+        logits} (the keys of the variant). ``intrinsics`` (B,4) fx, fy, cx, cy: needed if focal_aware.
+        ``return_shared`` also returns ``out["shared"] = (refined, aspp_out)``: the decoder's two inputs,
+        the representation every task path goes through (MGDA-UB takes task gradients w.r.t. it)."""
         self.check_input(image)
         size = image.shape[-2:]
         x = (image - self.input_mean) / self.input_std
         refined, deep = self.backbone(x)
-        feats = self.decoder(refined, self.aspp(deep),
+        aspp_out = self.aspp(deep)
+        feats = self.decoder(refined, aspp_out,
                              alpha_sem=self.alphas["semantic"][0], alpha_dep=self.alphas["depth"][0])
         out = {}
+        if return_shared:
+            out["shared"] = (refined, aspp_out)
         if self.cfg.variant == "sosd":
             out["depth"], aux = self.semantic_to_depth(
                 feats["depth"], feats["common"], feats["semantic"], size, intrinsics, self.alphas["depth"])
