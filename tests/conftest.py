@@ -43,3 +43,14 @@ def tiny_config(tmp_path, variant="sosd", strategy="joint", steps=4, **over):
 
     cfg.model.num_classes = build_dataset(cfg.data, "train").num_classes
     return cfg
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny indoor SOSD-Net run shared by the tests that only read it: (run folder, config)."""
+    from sosd.train.loop import fit
+
+    tmp = tmp_path_factory.mktemp("tiny_run")
+    cfg = tiny_config(tmp)
+    fit(cfg, progress=False)
+    return tmp / "runs" / "tiny", cfg

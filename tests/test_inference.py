@@ -17,11 +17,8 @@ from tests.conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
-def indoor_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("indoor")
-    cfg = tiny_config(tmp)
-    fit(cfg, progress=False)
-    return tmp / "runs" / "tiny", cfg
+def indoor_run(tiny_run):
+    return tiny_run
 
 
 @pytest.fixture(scope="module")

@@ -15,11 +15,8 @@ from tests.conftest import tiny_config
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("evalckpt")
-    cfg = tiny_config(tmp)
-    fit(cfg, progress=False)
-    return tmp / "runs" / "tiny", cfg
+def run(tiny_run):
+    return tiny_run
 
 
 def _eval(capsys, *args):

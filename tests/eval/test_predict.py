@@ -20,11 +20,8 @@ NYU_FILES = ("_depth.png", "_labels.png", "_depth_color.png", "_labels_color.png
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("predict")
-    cfg = tiny_config(tmp)
-    fit(cfg, progress=False)
-    return tmp / "runs" / "tiny", cfg
+def run(tiny_run):
+    return tiny_run
 
 
 def _png(path, h, w, seed=0):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
-from sosd.models.layers import ConvBNReLU, SeparableConvBNReLU, upsample_to
+from sosd.models.layers import ConvBNReLU, SeparableConvBNReLU
 
 
 class FullImageExtractor(nn.Module):
