@@ -18,6 +18,8 @@ COMMANDS = {
     "scenes": ("sosd.data.scenes_command", "write procedural scenes as PNGs and a contact sheet"),
     "ablate": ("sosd.ablation.command", "reproduce Tables 1-4: train every row over seeds, write tables"),
     "data": ("sosd.data.command", "inspect a dataset: `data show` (contact sheet), `data check`"),
+    "demo": ("sosd.demo", "a local web page: drop an image, see its depth map and segmentation"),
+    "export": ("sosd.export.command", "export a checkpoint to ONNX (dynamic sizes) or TorchScript"),
 }
 
 

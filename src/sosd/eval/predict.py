@@ -43,7 +43,6 @@ import numpy as np
 from sosd.errors import SOSDError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
-ONNX_MESSAGE = "the onnxruntime backend needs an exported model: see `sosd export` (not available yet)"
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -59,7 +58,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="cpu", help="cpu | cuda | cuda:N (default cpu)")
     p.add_argument("--native-size", action="store_true",
                    help="run at each input's size instead of the model's training resolution")
-    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"), help="inference backend")
+    p.add_argument("--backend", default="torch", choices=("torch", "onnxruntime"),
+                   help="inference backend: torch (a checkpoint) or onnxruntime (--checkpoint is then an .onnx "
+                        "file written by `sosd export`; CPU provider)")
     p.add_argument("--intrinsics", type=float, nargs=4, metavar=("FX", "FY", "CX", "CY"), default=None,
                    help="camera intrinsics in px of the input images (needed by focal-aware models)")
     p.add_argument("--alpha", type=float, default=0.5, help="label opacity in <stem>_overlay.png (default 0.5)")
@@ -351,8 +352,6 @@ def run(args) -> int:
 
     from sosd.inference import load, read_image
 
-    if args.backend == "onnxruntime":
-        raise SOSDError(ONNX_MESSAGE)
     if args.batch_size < 1:
         raise SOSDError(f"--batch-size must be >= 1, got {args.batch_size}")
     if not 0.0 <= args.alpha <= 1.0:
@@ -360,7 +359,12 @@ def run(args) -> int:
     out_dir = Path(args.out)
     files = collect_inputs(args.inputs, args.recursive, exclude=out_dir if out_dir.exists() else None)
     device = resolve_device(args.device)
-    predictor = load(args.checkpoint, device=device, native_size=args.native_size)
+    if args.backend == "onnxruntime":
+        from sosd.export.onnx_runtime import OnnxPredictor
+
+        predictor = OnnxPredictor(args.checkpoint, native_size=args.native_size)
+    else:
+        predictor = load(args.checkpoint, device=device, native_size=args.native_size)
     intr = tuple(args.intrinsics) if args.intrinsics else None
     skipped: list[Path] = []
 

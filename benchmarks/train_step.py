@@ -1,0 +1,338 @@
+"""Time and peak memory of one training step for every strategy in sosd.train.strategies.STRATEGIES.
+
+Run (from the repository root, on a quiet machine):
+
+    .venv/bin/python benchmarks/train_step.py               # xception_small, 128x256, batch 8
+    .venv/bin/python benchmarks/train_step.py --full        # Xception-65, 256x512, batch 8 (the paper's)
+    .venv/bin/python benchmarks/train_step.py --quick       # smoke test: 2 steps each
+    .venv/bin/python benchmarks/train_step.py --threads 2 --strategies joint em pcgrad
+
+Rows: joint, EM (Algorithm 1) and every other registered method, found by iterating the STRATEGIES dict, so
+methods added later appear without editing this file. A name that maps to a class already measured (e.g.
+``single`` = Joint) is listed as an alias, not re-run; a strategy that fails (e.g. one that needs another
+variant) is reported with its error and skipped. Times and memory are also given as ratios to joint's.
+
+How a step is measured: each strategy runs in its own fresh Python process (same settings) which builds
+the real :class:`sosd.train.loop.Trainer` (model, Adam, strategy; synthetic street scenes, the
+Cityscapes-like preset) and calls ``trainer.train_steps(until=k)`` one step at a time, so the step is
+exactly the training loop's (strategy.prepare, forward, strategy.backward, optimizer step, after_step,
+scheduler), on one pre-rendered batch held in memory (scene rendering is not timed; collating the batch
+is, a few ms). ``--warmup`` steps first (the first allocates Adam's state), then the median of ``--steps``
+timed steps (EM alternates phases every step: both phases are timed, their medians are listed).
+
+Memory on the CPU: ``tracemalloc`` does not see torch's allocations, and ``resource.getrusage``'s
+``ru_maxrss`` is a high-water mark that cannot be reset within a process. So each strategy gets a fresh
+process, and we report (a) its ``ru_maxrss``: the exact peak resident memory of the whole training process
+(model, optimiser state, activations, gradients, libraries: what must fit in RAM), and (b) the step's own
+peak above the memory held before the first step, from a thread sampling the process RSS
+(``/proc/self/statm``, what psutil reads) every 2 ms; a step lasts far longer than that, and the kernel's
+peak (a) bounds the sampled one. torch.profiler's memory profile would see only tensor allocations (not
+allocator slack or oneDNN workspaces) at a large slowdown. On CUDA: ``torch.cuda.max_memory_allocated``.
+
+Writes ``results/train_step_<backbone>_<H>x<W>_b<batch>.json`` (every step time, machine info) and a
+``.png`` beside it; prints a Markdown table.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+GIB = 2 ** 30
+
+
+def _bench_common():
+    """machine_info / loadavg from benchmarks/inference.py (one definition for both benchmarks)."""
+    spec = importlib.util.spec_from_file_location("_sosd_bench_inference", Path(__file__).with_name("inference.py"))
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+# ------------------------------------------------------------------------------------------ the worker
+
+def rss_bytes() -> int | None:
+    try:
+        return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+class RSSSampler(threading.Thread):
+    """Max of the process RSS, sampled every ``interval`` s until ``stop()``."""
+
+    def __init__(self, interval: float = 0.002):
+        super().__init__(daemon=True)
+        self.interval, self.peak, self._halt = interval, rss_bytes() or 0, threading.Event()
+
+    def run(self):
+        while not self._halt.is_set():
+            r = rss_bytes()
+            if r is not None and r > self.peak:
+                self.peak = r
+            time.sleep(self.interval)
+
+    def stop(self) -> int:
+        self._halt.set()
+        self.join()
+        return self.peak
+
+
+def worker(spec: dict) -> dict:
+    """One strategy, in this (fresh) process: build the Trainer, time ``spec['steps']`` steps."""
+    import torch
+
+    from sosd.config import load_config
+    from sosd.data import build_dataset
+    from sosd.train.loop import Trainer
+
+    h, w = spec["size"]
+    overrides = {
+        "model.variant": spec["variant"], "model.backbone": spec["backbone"],
+        "data.dataset": "synthetic", "data.preset": "street", "data.height": h, "data.width": w,
+        "data.train_size": spec["batch"], "data.val_size": 1, "data.num_workers": 0,
+        "train.strategy": spec["strategy"], "train.batch_size": spec["batch"], "train.steps": 10 ** 6,
+        "train.threads": spec["threads"] or 0, "train.device": spec["device"], "train.log_every": 10 ** 6,
+        "train.val_every": 0, "train.ckpt_every": 0,
+    }
+    cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()] + list(spec.get("overrides", [])))
+    cfg.model.num_classes = build_dataset(cfg.data, "train").num_classes
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = Trainer(cfg, Path(tmp), progress=False)
+        items = [trainer.train_set[i] for i in range(len(trainer.train_set))]  # rendered once, not timed
+
+        class Cached(torch.utils.data.Dataset):
+            transform = None
+            num_classes, class_names = trainer.train_set.num_classes, trainer.train_set.class_names
+            target_kind = trainer.train_set.target_kind
+
+            def __len__(self):
+                return len(items)
+
+            def __getitem__(self, i):
+                return items[i]
+
+        trainer.train_set = Cached()
+        cuda = trainer.device.type == "cuda"
+        rss_setup = rss_bytes()
+        sampler = RSSSampler()
+        sampler.start()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats(trainer.device)
+        times, phases = [], []
+        for k in range(spec["warmup"] + spec["steps"]):
+            if cuda:
+                torch.cuda.synchronize(trainer.device)
+            t = time.perf_counter()
+            status = trainer.train_steps(until=k + 1)
+            if cuda:
+                torch.cuda.synchronize(trainer.device)
+            dt = time.perf_counter() - t
+            if status != "done":
+                raise RuntimeError(f"train_steps returned {status}")
+            if k >= spec["warmup"]:
+                times.append(dt)
+                phases.append(getattr(trainer.strategy, "phase", None))
+        peak_sampled = sampler.stop()
+    res = {
+        "step_s": times,
+        "median_step_s": statistics.median(times),
+        "ru_maxrss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,  # KiB on Linux
+        "rss_setup_bytes": rss_setup,
+        "step_peak_over_setup_bytes": (peak_sampled - rss_setup) if rss_setup else None,
+        "torch_threads": torch.get_num_threads(),
+        "params_m": sum(p.numel() for p in trainer.model.parameters()) / 1e6,
+    }
+    if any(p is not None for p in phases):
+        by = {}
+        for p, t in zip(phases, times):
+            by.setdefault(str(p), []).append(t)
+        res["median_step_s_by_phase"] = {p: statistics.median(ts) for p, ts in by.items()}
+    if cuda:
+        res["cuda_max_allocated_bytes"] = torch.cuda.max_memory_allocated(trainer.device)
+    return res
+
+
+# ------------------------------------------------------------------------------------------ the parent
+
+def run_child(spec: dict, timeout: float) -> dict:
+    env = dict(os.environ)
+    if spec["threads"]:
+        env["OMP_NUM_THREADS"] = str(spec["threads"])
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    try:
+        p = subprocess.run([sys.executable, __file__, "--worker", json.dumps(spec)], capture_output=True,
+                           text=True, timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        return {"error": f"timed out after {timeout:.0f} s"}
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[len("RESULT "):])
+    tail = [ln for ln in (p.stderr or "").strip().splitlines() if ln.strip()]
+    return {"error": (tail[-1] if tail else f"exit status {p.returncode}")[:400], "returncode": p.returncode}
+
+
+def markdown(res: dict) -> str:
+    a, m = res["args"], res["machine"]
+    L = [f"## One training step: {a['variant']} on {a['backbone']}, {a['size'][0]}x{a['size'][1]}, batch {a['batch']}",
+         f"{m['cpu_model']}, {m['logical_cores']} logical cores, torch {m['torch']}, threads "
+         f"{res['rows'][0].get('torch_threads', '?') if res['rows'] else '?'}, device {a['device']}, load average "
+         f"{m['loadavg_start']} -> {m.get('loadavg_end')}; median of {a['steps']} steps after {a['warmup']} "
+         f"warm-up, each strategy in a fresh process",
+         "",
+         "| strategy | step (s, median) | x joint | peak RSS of the process (GiB) | step peak over setup (GiB) "
+         "| x joint | notes |",
+         "|---|---|---|---|---|---|---|"]
+    for r in res["rows"]:
+        if "median_step_s" not in r:
+            L.append(f"| {r['strategy']} | | | | | | {r.get('note') or 'failed: ' + r.get('error', '')} |")
+            continue
+        step_mem = r.get("step_peak_over_setup_bytes")
+        note = ""
+        if "median_step_s_by_phase" in r:
+            note = "phases: " + ", ".join(f"{p} {t:.2f} s" for p, t in r["median_step_s_by_phase"].items())
+        if "cuda_max_allocated_bytes" in r:
+            note += f" CUDA max allocated {r['cuda_max_allocated_bytes'] / GIB:.2f} GiB"
+        ratio = lambda k: f"{r[k]:.2f}" if k in r else "-"  # noqa: E731
+        L.append(f"| {r['strategy']} | {r['median_step_s']:.3f} | {ratio('time_vs_joint')} | "
+                 f"{r['ru_maxrss_bytes'] / GIB:.2f} | {'-' if step_mem is None else f'{step_mem / GIB:.2f}'} | "
+                 f"{ratio('memory_vs_joint')} | {note.strip()} |")
+    joint = next((r for r in res["rows"] if r["strategy"] == "joint" and "ru_maxrss_bytes" in r), None)
+    if joint:
+        peak = max(r["ru_maxrss_bytes"] for r in res["rows"] if "ru_maxrss_bytes" in r)
+        L.append("")
+        L.append(f"Peak memory of a training process: joint {joint['ru_maxrss_bytes'] / GIB:.2f} GiB, largest "
+                 f"{peak / GIB:.2f} GiB: {'fits' if peak < 24 * GIB else 'does NOT fit'} in 24 GiB "
+                 f"at batch {a['batch']}, {a['size'][0]}x{a['size'][1]}, {a['backbone']}.")
+    return "\n".join(L)
+
+
+def plot(res: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    rows = [r for r in res["rows"] if "time_vs_joint" in r]
+    if not rows:
+        return
+    names = [r["strategy"] for r in rows]
+    fig, axes = plt.subplots(1, 2, figsize=(12, 0.45 * len(rows) + 1.8))
+    for ax, key, label in ((axes[0], "time_vs_joint", "step time / joint's"),
+                           (axes[1], "memory_vs_joint", "step peak memory over setup / joint's")):
+        vals = [r.get(key) or 0.0 for r in rows]
+        ax.barh(names, vals)
+        ax.axvline(1.0, color="k", lw=0.8)
+        for i, v in enumerate(vals):
+            ax.text(v, i, f" {v:.2f}x", va="center", fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(label)
+        ax.set_xlim(0, max(vals + [1.0]) * 1.25)
+    a = res["args"]
+    fig.suptitle(f"training step, {a['variant']} {a['backbone']} {a['size'][0]}x{a['size'][1]} batch {a['batch']} "
+                 f"({res['machine']['cpu_model']})", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--full", action="store_true", help="Xception-65 at 256x512, batch 8 (the paper's setting)")
+    ap.add_argument("--quick", action="store_true", help="smoke test: 1 warm-up and 2 timed steps")
+    ap.add_argument("--backbone", default=None, choices=("xception65", "xception_small"))
+    ap.add_argument("--size", type=int, nargs=2, default=None, metavar=("H", "W"), help="default 128 256")
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--variant", default="sosd", help="model variant every strategy trains (default sosd)")
+    ap.add_argument("--strategies", nargs="+", default=None, help="default: every entry of STRATEGIES")
+    ap.add_argument("--steps", type=int, default=None, help="timed steps per strategy (default 6; quick 2)")
+    ap.add_argument("--warmup", type=int, default=None, help="untimed steps first (default 2; quick 1)")
+    ap.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    ap.add_argument("--device", default="cpu", help="cpu | cuda")
+    ap.add_argument("--override", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="extra config overrides for every run, e.g. train.amp=bf16")
+    ap.add_argument("--timeout", type=float, default=3600, help="seconds per strategy (default 3600)")
+    ap.add_argument("--out", default=None)
+    ap.add_argument("--no-png", action="store_true")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+
+    if args.worker:  # child process: one strategy
+        try:
+            res = worker(json.loads(args.worker))
+        except Exception as e:  # noqa: BLE001 - reported by the parent as this strategy's failure
+            print(f"{type(e).__name__}: {e}", file=sys.stderr)
+            return 1
+        print("RESULT " + json.dumps(res), flush=True)
+        return 0
+
+    from sosd.train.strategies import STRATEGIES
+
+    args.backbone = args.backbone or ("xception65" if args.full else "xception_small")
+    args.size = tuple(args.size or ((256, 512) if args.full else (128, 256)))
+    args.steps = args.steps or (2 if args.quick else 6)
+    args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    names = args.strategies or list(STRATEGIES)
+    unknown = [n for n in names if n not in STRATEGIES]
+    if unknown:
+        ap.error(f"unknown strategies {unknown}; registered: {', '.join(STRATEGIES)}")
+    if "joint" in STRATEGIES and "joint" not in names:
+        names = ["joint"] + names  # the reference of the ratios
+    h, w = args.size
+    out = Path(args.out or f"results/train_step_{args.backbone}_{h}x{w}_b{args.batch}.json")
+    out.parent.mkdir(parents=True, exist_ok=True)
+
+    common = _bench_common()
+    machine = common.machine_info()
+    if args.threads:
+        machine["torch_threads"] = args.threads
+    rows, measured = [], {}
+    for name in names:
+        cls = STRATEGIES[name]
+        if cls in measured:
+            rows.append({"strategy": name, "note": f"alias of {measured[cls]} (same class {cls.__name__})"})
+            continue
+        spec = {"strategy": name, "variant": args.variant, "backbone": args.backbone, "size": list(args.size),
+                "batch": args.batch, "steps": args.steps, "warmup": args.warmup, "threads": args.threads,
+                "device": args.device, "overrides": args.override}
+        print(f"{name} ...", file=sys.stderr, flush=True)
+        t = time.perf_counter()
+        r = run_child(spec, args.timeout)
+        r = {"strategy": name, "class": cls.__name__, "wall_s": time.perf_counter() - t, **r}
+        if "error" in r:
+            print(f"  {name} skipped: {r['error']}", file=sys.stderr, flush=True)
+        else:
+            measured[cls] = name
+        rows.append(r)
+    joint = next((r for r in rows if r["strategy"] == "joint" and "median_step_s" in r), None)
+    for r in rows:
+        if joint and "median_step_s" in r:
+            r["time_vs_joint"] = r["median_step_s"] / joint["median_step_s"]
+            if r.get("step_peak_over_setup_bytes") and joint.get("step_peak_over_setup_bytes"):
+                r["memory_vs_joint"] = r["step_peak_over_setup_bytes"] / joint["step_peak_over_setup_bytes"]
+    machine["loadavg_end"] = common.loadavg()
+    res = {"machine": machine, "args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
+                                        if k != "worker"}, "rows": rows}
+    print(markdown(res))
+    out.write_text(json.dumps(res, indent=1))
+    print(f"\nwrote {out}", end="")
+    if not args.no_png:
+        plot(res, out.with_suffix(".png"))
+        print(f" and {out.with_suffix('.png')}", end="")
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
