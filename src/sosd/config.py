@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,12 @@ import yaml
 
 
 class ConfigError(ValueError):
-    """A config file or override that cannot be used; the message names the key and the problem."""
+    """A config file or override that cannot be used; the message names the key and the problem.
+    ``key``: the dotted key concerned, when there is one (load_config adds its line in the YAML file)."""
+
+    def __init__(self, message: str, key: str | None = None):
+        super().__init__(message)
+        self.key = key
 
 
 def _f(default: Any, help: str, **kw):
@@ -28,6 +34,7 @@ def _f(default: Any, help: str, **kw):
 
 
 VARIANTS = ("semantic_only", "depth_only", "mtl", "sosd")
+MIN_INPUT_SIDE = 32  # = sosd.models.sosd_net.MIN_INPUT_SIZE (not imported: this module does not need torch)
 BACKBONES = ("xception65", "xception_small")
 
 
@@ -118,7 +125,8 @@ class TrainConfig:
     strategy: str = _f("joint", "joint (one step on L_sem + L_dep) | em (Algorithm 1) | single "
                                 "(single-task variants); more in sosd.train.strategies")
     steps: int = _f(1000, "optimiser steps to train (an epoch is len(train set) // batch_size steps)")
-    batch_size: int = _f(16, "samples per optimiser step (§4.1: 16)")
+    batch_size: int = _f(16, "samples per optimiser step, summed over all processes under torchrun (the "
+                                 "global batch; §4.1: 16); must divide by processes x accum_steps")
     accum_steps: int = _f(1, "gradient accumulation: micro-batches per optimiser step")
     lr: float = _f(1e-4, "Adam learning rate (§4.1: 1e-4)")
     weight_decay: float = _f(0.0, "Adam weight decay")
@@ -133,9 +141,13 @@ class TrainConfig:
     ckpt_every: int = _f(0, "write a checkpoint every k steps (0 = only at the end)")
     log_every: int = _f(10, "TensorBoard scalars every k steps")
     seed: int = _f(0, "seed of weights, data order and augmentation")
-    threads: int = _f(0, "torch CPU threads (0 = torch's default)")
+    threads: int = _f(0, "torch CPU threads per process (0 = torch's default)")
     nonfinite: str = _f("stop", "on a non-finite loss: stop (keep last good checkpoint) | skip (count it)")
-    device: str = _f("cpu", "cpu | cuda | cuda:N")
+    device: str = _f("cpu", "cpu | cuda | cuda:N (under torchrun, cuda = cuda:LOCAL_RANK)")
+    sync_bn: bool = _f(False, "torchrun: BatchNorm -> SyncBatchNorm, statistics over all processes' "
+                              "micro-batches (CUDA only); use with small per-GPU batches (the semantic-to-depth "
+                              "BatchNorm carries the eq. (3) scale)")
+    amp: str = _f("none", "mixed precision: none | bf16 (autocast) | fp16 (autocast + GradScaler)")
 
 
 @dataclass
@@ -163,7 +175,7 @@ def _field_types(cls) -> dict[str, Any]:
 def _coerce(value: Any, tp: Any, key: str) -> Any:
     if dataclasses.is_dataclass(tp):
         if not isinstance(value, dict):
-            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}", key)
         return _from_dict(tp, value, prefix=key + ".")
     if tp is bool:
         if isinstance(value, bool):
@@ -172,33 +184,36 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
             return True
         if isinstance(value, str) and value.lower() in ("false", "0", "no", "off"):
             return False
-        raise ConfigError(f"config key '{key}' must be true/false, got {value!r}")
+        raise ConfigError(f"config key '{key}' must be true/false, got {value!r}", key)
     if tp is int:
         if isinstance(value, bool):
-            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}", key)
         try:
             f = float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}") from None
-        if f != int(f):
-            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}", key) from None
+        if not math.isfinite(f) or f != int(f):
+            raise ConfigError(f"config key '{key}' must be an integer, got {value!r}", key)
         return int(f)
     if tp is float:
         try:
             return float(value)
         except (TypeError, ValueError):
-            raise ConfigError(f"config key '{key}' must be a number, got {value!r}") from None
+            raise ConfigError(f"config key '{key}' must be a number, got {value!r}", key) from None
     if tp is str:
         if value is None:
             return ""
         if isinstance(value, (dict, list)):
-            raise ConfigError(f"config key '{key}' must be a string, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be a string, got {value!r}", key)
         return str(value)
     if tp is list:
         if isinstance(value, str):
-            value = yaml.safe_load(value if value.strip().startswith("[") else f"[{value}]")
+            try:
+                value = yaml.safe_load(value if value.strip().startswith("[") else f"[{value}]")
+            except yaml.YAMLError:
+                raise ConfigError(f"config key '{key}' must be a list, got {value!r}", key) from None
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"config key '{key}' must be a list, got {value!r}")
+            raise ConfigError(f"config key '{key}' must be a list, got {value!r}", key)
         return list(value)
     return value
 
@@ -208,13 +223,40 @@ def _suggest(key: str, valid: list[str]) -> str:
     return f" (did you mean '{close[0]}'?)" if close else f" (valid keys: {', '.join(valid)})"
 
 
+def _suggest_key(key: str, valid: list[str], prefix: str = "") -> str:
+    """Suggestion for an unknown key ``prefix + key`` among the ``valid`` names of its section: the same
+    name in another section (a key under the wrong section), else the closest name of this section,
+    else the section's keys."""
+    key = str(key)
+    elsewhere = [k for k in _all_keys() if k.rsplit(".", 1)[-1] == key and k != prefix + key]
+    if elsewhere:
+        where = " or ".join(f"'{k}'" for k in elsewhere[:3])
+        return f" (did you mean {where}? '{key}' belongs under another section)"
+    close = difflib.get_close_matches(key, valid, n=1, cutoff=0.5)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (valid keys{' of ' + prefix.rstrip('.') if prefix else ''}: {', '.join(valid)})"
+
+
+def _all_keys(cls=None, prefix: str = "") -> list[str]:
+    """Every dotted key of the config, sections included (``train``, ``train.em``, ``train.em.alpha``)."""
+    cls = cls or Config
+    out = []
+    for f in dataclasses.fields(cls):
+        tp = _field_types(cls)[f.name]
+        out.append(prefix + f.name)
+        if dataclasses.is_dataclass(tp):
+            out += _all_keys(tp, prefix + f.name + ".")
+    return out
+
+
 def _from_dict(cls, d: dict, prefix: str = ""):
     hints = _field_types(cls)
     names = [f.name for f in dataclasses.fields(cls)]
     kwargs = {}
     for k, v in d.items():
         if k not in names:
-            raise ConfigError(f"unknown config key '{prefix}{k}'" + _suggest(k, names))
+            raise ConfigError(f"unknown config key '{prefix}{k}'" + _suggest_key(k, names, prefix), f"{prefix}{k}")
         kwargs[k] = _coerce(v, hints[k], prefix + k)
     obj = cls(**kwargs)
     return obj
@@ -239,12 +281,17 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         for i, p in enumerate(parts):
             names = [f.name for f in dataclasses.fields(cls)]
             if p not in names:
-                raise ConfigError(f"unknown config key '{'.'.join(parts[:i + 1])}'" + _suggest(p, names))
+                raise ConfigError(f"unknown config key '{'.'.join(parts[:i + 1])}'"
+                                  + _suggest_key(p, names, ".".join(parts[:i]) + "." if i else ""))
             tp = _field_types(cls)[p]
             if i == len(parts) - 1:
                 if dataclasses.is_dataclass(tp):
                     raise ConfigError(f"config key '{key}' is a section; set one of its fields")
-                node[p] = yaml.safe_load(raw) if raw.strip() else ""
+                try:
+                    node[p] = yaml.safe_load(raw) if raw.strip() else ""
+                except yaml.YAMLError as e:
+                    raise ConfigError(f"override '{ov}': the value is not valid YAML ({getattr(e, 'problem', e)}); "
+                                      f"quote it", key.strip()) from None
             else:
                 if not dataclasses.is_dataclass(tp):
                     raise ConfigError(f"config key '{'.'.join(parts[:i + 1])}' has no sub-keys")
@@ -257,20 +304,51 @@ def load_config(path: str | Path | None, overrides: list[str] | None = None) -> 
     if path:
         p = Path(path)
         if not p.is_file():
-            raise ConfigError(f"config file {p} does not exist")
+            raise ConfigError(f"config file {p} does not exist" + (" (it is a folder)" if p.is_dir() else ""))
         try:
-            d = yaml.safe_load(p.read_text()) or {}
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config file {p} is not a text (UTF-8) file: byte {e.start} is "
+                              f"{e.object[e.start:e.start + 1]!r}; expected YAML") from None
+        except OSError as e:
+            raise ConfigError(f"cannot read config file {p}: {e.strerror or e}") from None
+        try:
+            d = yaml.safe_load(text) or {}
         except yaml.YAMLError as e:
             raise ConfigError(f"config file {p} is not valid YAML: {e}") from None
+        except Exception as e:  # noqa: BLE001 - e.g. RecursionError on deeply nested input
+            raise ConfigError(f"config file {p} cannot be parsed as YAML ({type(e).__name__}: {e})") from None
         if not isinstance(d, dict):
             raise ConfigError(f"config file {p} must hold a mapping with model/data/train/eval sections")
         try:
             cfg = config_from_dict(d)
         except ConfigError as e:
-            raise ConfigError(f"{p}: {e}") from None
+            line = _yaml_line(text, e.key) if e.key else None
+            raise ConfigError(f"{p}{f', line {line}' if line else ''}: {e}", e.key) from None
+        except (TypeError, ValueError, RecursionError) as e:  # e.g. a non-string key
+            raise ConfigError(f"{p}: malformed config ({type(e).__name__}: {e})") from None
     else:
         cfg = Config()
     return apply_overrides(cfg, overrides or [])
+
+
+def _yaml_line(text: str, key: str) -> int | None:
+    """1-based line of dotted ``key`` (or of its deepest existing parent) in YAML ``text``; None if unknown."""
+    try:
+        node = yaml.compose(text)
+    except Exception:  # noqa: BLE001 - best effort: only improves a message
+        return None
+    line = None
+    for part in key.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            break
+        for k, v in node.value:
+            if isinstance(k, yaml.ScalarNode) and k.value == part:
+                line, node = k.start_mark.line + 1, v
+                break
+        else:
+            break
+    return line
 
 
 def to_dict(cfg) -> dict:
@@ -286,7 +364,7 @@ def validate(cfg: Config) -> None:
     def choice(key, value, allowed):
         if value not in allowed:
             raise ConfigError(f"config key '{key}' = {value!r} is not one of {', '.join(map(str, allowed))}"
-                              + _suggest(str(value), [str(a) for a in allowed]))
+                              + _suggest(str(value), [str(a) for a in allowed]), key)
     choice("model.variant", cfg.model.variant, VARIANTS)
     choice("model.backbone", cfg.model.backbone, BACKBONES)
     choice("model.output_stride", cfg.model.output_stride, (8, 16))
@@ -295,6 +373,7 @@ def validate(cfg: Config) -> None:
     choice("train.em.switch_unit", cfg.train.em.switch_unit, ("step", "epoch"))
     choice("train.em.first_phase", cfg.train.em.first_phase, ("depth", "semantic"))
     choice("train.nonfinite", cfg.train.nonfinite, ("stop", "skip"))
+    choice("train.amp", cfg.train.amp, ("none", "bf16", "fp16"))
     choice("train.mtl.kendall_depth_form", cfg.train.mtl.kendall_depth_form, ("gaussian", "laplace"))
     choice("train.mtl.mgda_normalization", cfg.train.mtl.mgda_normalization, ("none", "l2", "loss", "loss+"))
     choice("train.mtl.mgda_space", cfg.train.mtl.mgda_space, ("representation", "parameters"))
@@ -307,7 +386,12 @@ def validate(cfg: Config) -> None:
         raise ConfigError("config key 'train.mtl.cagrad_c' must be >= 0")
     choice("eval.depth_protocol", cfg.eval.depth_protocol, ("paper", "eigen"))
     if cfg.model.num_classes < 1:
-        raise ConfigError("config key 'model.num_classes' must be >= 1")
+        raise ConfigError("config key 'model.num_classes' must be >= 1", "model.num_classes")
+    for key in ("data.height", "data.width"):  # 0 = the stored size (folder datasets)
+        v = getattr(cfg.data, key.split(".")[1])
+        if v < 0 or 0 < v < MIN_INPUT_SIDE:
+            raise ConfigError(f"config key '{key}' = {v} is too small for the network: each side must be at "
+                              f"least {MIN_INPUT_SIDE} px (0 = the stored size)", key)
     if len(cfg.train.em.alpha) != 3:
         raise ConfigError("config key 'train.em.alpha' must hold 3 weights (one per branch, eq. 5)")
     if len(cfg.data.focal_scale) != 2 or cfg.data.focal_scale[0] > cfg.data.focal_scale[1]:

@@ -17,13 +17,24 @@ def batches(dataset, batch_size: int, indices=None):
 
 @torch.no_grad()
 def evaluate_model(model, dataset, depth_protocol: str = "paper", batch_size: int = 4, device="cpu",
-                   progress: bool = True, metrics: SceneMetrics | None = None) -> dict:
-    """Metrics of ``model`` on every sample of ``dataset``: the keys of ``sosd.eval.metrics.result_keys``."""
+                   progress: bool = True, metrics: SceneMetrics | None = None, shard: bool | None = None) -> dict:
+    """Metrics of ``model`` on every sample of ``dataset``: the keys of ``sosd.eval.metrics.result_keys``.
+
+    Under torch.distributed (world > 1), ``shard`` (default: True there) makes each rank evaluate samples
+    rank::world and ``compute()`` sum the metric states over ranks (sums, not averages of averages), so
+    every rank gets the metrics of the whole set; all ranks must call this. ``shard=False``: every rank
+    evaluates the whole set on its own (no reduction)."""
+    import torch.distributed as dist
+
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    shard = world > 1 if shard is None else shard and world > 1
+    indices = range(dist.get_rank(), len(dataset), world) if shard else None
     was_training = model.training
     model.eval()
-    m = metrics or SceneMetrics(dataset.num_classes, dataset.target_kind, depth_protocol).to(device)
+    m = metrics or SceneMetrics(dataset.num_classes, dataset.target_kind, depth_protocol,
+                                **({} if shard or world == 1 else {"sync_on_compute": False})).to(device)
     try:
-        for b in tqdm(batches(dataset, batch_size), desc="evaluate", disable=not progress, leave=False):
+        for b in tqdm(batches(dataset, batch_size, indices), desc="evaluate", disable=not progress, leave=False):
             b = {k: v.to(device) for k, v in b.items()}
             out = model(b["image"], b["intrinsics"])
             labels = out["semantic"].argmax(1) if "semantic" in out else None

@@ -4,6 +4,12 @@ Nothing here is task-specific: a strategy (strategies/) says what each step opti
 decides the numbers is a function of (config, seed, step): the data order of epoch e is a permutation
 seeded by (seed, e), augmentation draws from (seed, epoch, index), and the EM phase from the step, so a
 resumed run replays exactly what the uninterrupted run would have done.
+
+Under torchrun (several processes, see sosd.train.distributed and docs/distributed.md) the same loop runs
+on every rank: ``train.batch_size`` is the GLOBAL batch (each rank takes its contiguous 1/world of every
+global batch, so a config means the same optimisation on any world size), gradients are all-reduced by
+DDP, validation metrics are summed across ranks, and rank 0 alone logs and writes files. Lines marked
+"DDP:" are the multi-process additions; with one process they change nothing.
 """
 from __future__ import annotations
 
@@ -21,6 +27,7 @@ from tqdm import tqdm
 from sosd.config import Config, dump_config
 from sosd.errors import SOSDError
 from sosd.train import checkpoint as ckpt
+from sosd.train import distributed
 from sosd.train.strategies import build_strategy
 from sosd.train.strategies.em import release
 
@@ -96,8 +103,10 @@ class Trainer:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
-        torch.manual_seed(t.seed)
-        self.device = torch.device(t.device)
+        torch.manual_seed(t.seed)  # the same on every rank: identical initial weights
+        distributed.init_from_env(t.device)  # DDP: join torchrun's process group (no-op in one process)
+        self.world = distributed.world_size()
+        self.device = distributed.device_for(t.device)  # DDP: cuda -> cuda:LOCAL_RANK
         self.train_set = build_dataset(cfg.data, cfg.data.train_split, train=True, seed=t.seed)
         self.val_set = build_dataset(cfg.data, cfg.data.val_split, train=False, seed=t.seed)
         for name, ds in (("training", self.train_set), ("validation", self.val_set)):
@@ -108,13 +117,29 @@ class Trainer:
         if t.batch_size % t.accum_steps:
             raise SOSDError(f"train.batch_size ({t.batch_size}) must be a multiple of train.accum_steps "
                             f"({t.accum_steps})")
-        self.micro = t.batch_size // t.accum_steps
+        distributed.check_batch(t.batch_size, t.accum_steps, self.world)
+        self.micro = t.batch_size // (t.accum_steps * self.world)  # DDP: batch_size is the global batch
         self.steps_per_epoch = len(self.train_set) // t.batch_size
         if self.steps_per_epoch < 1:
             raise SOSDError(f"the training set has {len(self.train_set)} samples, fewer than one batch of "
                             f"{t.batch_size}; lower train.batch_size")
-        self.model = build_model(cfg.model).to(self.device)
+        self.model = build_model(cfg.model)
+        if getattr(t, "sync_bn", False):
+            # DDP: BatchNorm statistics over all ranks' micro-batches, not each rank's few samples. It matters
+            # most in the semantic-to-depth unit: the BatchNorm ending each area branch carries the dataset's
+            # focal-length / area scale of eq. (3) in its statistics; per-rank statistics on small per-GPU
+            # batches make that scale noisy and rank-dependent (and the running statistics rank 0's alone).
+            self.model = distributed.convert_sync_bn(self.model, self.device)
+        self.model = self.model.to(self.device)
         self.strategy = build_strategy(t)
+        if self.world > 1 and not getattr(self.strategy, "supports_ddp", True):
+            raise SOSDError(f"train.strategy={t.strategy} computes task gradients itself and does not support "
+                            f"multi-process (DDP) training; run it in one process (world size {self.world})")
+        # mixed precision: autocast on the forward; fp16 also scales the loss (GradScaler)
+        self.amp = getattr(t, "amp", "none") or "none"
+        self.scaler = distributed.make_scaler(self.device, self.amp, self.strategy)
+        # DDP: one DistributedDataParallel wrapper per set of trainable parameters (EM: one per phase)
+        self.replicas = distributed.Replicas(self.model, self.device) if self.world > 1 else None
         params = list(self.model.parameters()) + self.strategy.extra_parameters()
         self.optimizer = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(cfg, s))
@@ -130,10 +155,14 @@ class Trainer:
             "strategy_state": self.strategy.state_dict(),
             "rng_torch": torch.get_rng_state(),
             "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+            **({"scaler": self.scaler.state_dict()} if self.scaler else {}),
         }
 
     def save(self, name: str, metrics: dict | None = None) -> Path:
         s = self.state
+        if not distributed.is_main():  # DDP: rank 0 writes (all ranks hold the same weights), the others wait
+            distributed.barrier()
+            return self.run_dir / "checkpoints" / name
         meta = {"step": s.step, "epoch": s.step // self.steps_per_epoch,
                 "em_phase": getattr(self.strategy, "phase", None), "best": s.best, "skipped": s.skipped,
                 "history": s.history, "metrics": metrics or {}}
@@ -142,6 +171,7 @@ class Trainer:
         if name != "best":
             ckpt.point_latest(self.run_dir / "checkpoints", name)
             ckpt.prune(self.run_dir / "checkpoints", keep=2)
+        distributed.barrier()
         return path
 
     def resume(self, path) -> None:
@@ -155,6 +185,8 @@ class Trainer:
             with torch.no_grad():
                 p.copy_(v)
         self.strategy.load_state_dict(state.get("strategy_state", {}))
+        if self.scaler and "scaler" in state:
+            self.scaler.load_state_dict(state["scaler"])
         torch.set_rng_state(state["rng_torch"])
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
@@ -168,8 +200,9 @@ class Trainer:
         t = self.cfg.train
         if hasattr(self.train_set.transform, "set_epoch"):
             self.train_set.transform.set_epoch(epoch)  # before the workers copy the dataset
+        # DDP: the global permutation is the same on every rank; each rank takes its share of every batch
         micro = [b for batch in epoch_batches(len(self.train_set), t.batch_size, t.seed, epoch)
-                 for b in (batch[i:i + self.micro] for i in range(0, t.batch_size, self.micro))]
+                 for b in distributed.shard_batch(batch, t.accum_steps)]
         return DataLoader(self.train_set, batch_sampler=micro[start * t.accum_steps:],
                           num_workers=self.cfg.data.num_workers)
 
@@ -190,6 +223,8 @@ class Trainer:
         from sosd.eval.evaluate import evaluate_model
 
         release(self.model)
+        distributed.broadcast_buffers(self.model)  # DDP: every rank evaluates rank 0's BatchNorm statistics
+        # DDP: each rank evaluates its shard of the set; SceneMetrics.compute() sums across ranks
         metrics = evaluate_model(self.model, self.val_set, self.cfg.eval.depth_protocol,
                                  self.cfg.eval.batch_size, self.device, progress=False)
         if self.writer:
@@ -217,8 +252,8 @@ class Trainer:
         t, s = self.cfg.train, self.state
         until = t.steps if until is None else until
         self.model.train()
-        bar = tqdm(total=until, initial=s.step, desc=f"train {t.strategy}", disable=not self.progress,
-                   dynamic_ncols=True)
+        bar = tqdm(total=until, initial=s.step, desc=f"train {t.strategy}",
+                   disable=not self.progress or not distributed.is_main(), dynamic_ncols=True)
         with _Stop() as stop:
             while s.step < until:
                 epoch, pos = divmod(s.step, self.steps_per_epoch)
@@ -228,16 +263,27 @@ class Trainer:
                         break
                     t0 = time.perf_counter()
                     self.strategy.prepare(self.model, s.step, epoch)
+                    # DDP: the wrapper that all-reduces exactly the parameters prepare() left trainable
+                    net = self.replicas.get(s.step) if self.replicas is not None else self.model
                     self.optimizer.zero_grad(set_to_none=True)  # None grads: Adam skips frozen params
                     parts, ids = {}, []
-                    for _ in range(t.accum_steps):
+                    for j in range(t.accum_steps):
                         batch = {k: v.to(self.device) for k, v in next(it).items()}
                         ids += batch["index"].tolist()
-                        out = self.strategy.losses(self.model, batch)
-                        # mean over micro-batches: the same gradient as one batch of batch_size
-                        self.strategy.backward(out, 1.0 / t.accum_steps)
+                        # DDP: all-reduce on the last micro-batch only (no_sync() before)
+                        with distributed.no_sync(net, j == t.accum_steps - 1):
+                            with distributed.autocast(self.device, self.amp):  # train.amp (none: no-op)
+                                out = self.strategy.losses(net, batch)
+                            # mean over micro-batches: the same gradient as one batch of batch_size
+                            self.strategy.backward(
+                                {**out, "loss": self.scaler.scale(out["loss"])} if self.scaler else out,
+                                1.0 / t.accum_steps)
                         for k, v in out.items():
                             parts[k] = parts.get(k, 0.0) + float(v.detach()) / t.accum_steps
+                    distributed.average_grads(self.strategy.extra_parameters())  # DDP: not in the DDP module
+                    # DDP: losses averaged over ranks, a stop request of any rank, same step/phase everywhere
+                    parts, stopping = distributed.sync_step(parts, stop.signal is not None, s.step,
+                                                            self.replicas.index if self.replicas is not None else 0)
                     if not all(math.isfinite(v) for v in parts.values()):
                         bad = ", ".join(f"{k}={v}" for k, v in parts.items())
                         if t.nonfinite == "stop":
@@ -248,10 +294,16 @@ class Trainer:
                         s.skipped += 1
                         self.optimizer.zero_grad(set_to_none=True)
                     else:
+                        if self.scaler:
+                            self.scaler.unscale_(self.optimizer)  # clip (and check) the true gradient
                         if t.grad_clip > 0:
                             torch.nn.utils.clip_grad_norm_(
                                 [p for g in self.optimizer.param_groups for p in g["params"]], t.grad_clip)
-                        self.optimizer.step()
+                        if self.scaler:  # skips the step if the fp16 gradient overflowed, adapts the scale
+                            self.scaler.step(self.optimizer)
+                            self.scaler.update()
+                        else:
+                            self.optimizer.step()
                         self.strategy.after_step(self.model, s.step)
                     self.scheduler.step()
                     s.step += 1
@@ -267,7 +319,7 @@ class Trainer:
                         self.model.train()
                     if t.ckpt_every and s.step % t.ckpt_every == 0:
                         self.save(f"step_{s.step:07d}")
-                    if stop.signal is not None:
+                    if stopping or (self.world == 1 and stop.signal is not None):  # DDP: all ranks agree
                         self.save(f"step_{s.step:07d}")
                         bar.close()
                         return "interrupted"
@@ -281,44 +333,65 @@ def dataset_meta(ds) -> dict:
             "target_kind": ds.target_kind}
 
 
-def prepare_run_dir(cfg: Config, resume: bool, overwrite: bool) -> Path:
+def prepare_run_dir(cfg: Config, resume: bool, overwrite: bool, create: bool = True) -> Path:
+    """The run folder; ``create=False`` (DDP: ranks other than 0) only checks, so every rank raises alike."""
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     if run_dir.exists() and not resume:
         has_ckpt = (run_dir / "checkpoints").exists()
         if has_ckpt and not overwrite:
             raise SOSDError(f"run folder {run_dir} already holds checkpoints: pass --resume {run_dir} to "
                             "continue it, --overwrite to start over, or choose another train.name")
-        if overwrite:
+        if overwrite and create:
             shutil.rmtree(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
+    if create:
+        run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
 
 
 def fit(cfg: Config, resume: str | None = None, overwrite: bool = False, progress: bool = True) -> dict:
-    """Train per ``cfg``, evaluate on the validation set, write the run folder. Returns the summary."""
+    """Train per ``cfg``, evaluate on the validation set, write the run folder. Returns the summary.
+    Under torchrun every rank calls this; rank 0 writes the run folder (see sosd.train.distributed)."""
+    owned = distributed.init_from_env(cfg.train.device)  # DDP: a no-op without torchrun
+    try:
+        return _fit(cfg, resume, overwrite, progress)
+    finally:
+        if owned:
+            distributed.cleanup()
+
+
+def _fit(cfg: Config, resume: str | None, overwrite: bool, progress: bool) -> dict:
     from torch.utils.tensorboard import SummaryWriter
 
-    run_dir = prepare_run_dir(cfg, resume is not None, overwrite)
-    dump_config(cfg, run_dir / "config.yaml")
+    main = distributed.is_main()
+    run_dir = prepare_run_dir(cfg, resume is not None, overwrite, create=main)
+    if main:
+        dump_config(cfg, run_dir / "config.yaml")
+    distributed.barrier()  # DDP: the run folder exists before anyone uses it
     trainer = Trainer(cfg, run_dir, progress)
     if resume:
-        trainer.resume(resume)
-    trainer.writer = SummaryWriter(str(run_dir / "tensorboard"))
+        trainer.resume(resume)  # any world size: the optimiser state is the full model's, the step global
+    trainer.writer = SummaryWriter(str(run_dir / "tensorboard")) if main else None  # DDP: rank 0 logs
     t0 = time.perf_counter()
     try:
         status = trainer.train_steps()
     finally:
-        trainer.writer.flush()
+        if trainer.writer:
+            trainer.writer.flush()
     if status == "interrupted":
-        trainer.writer.close()
+        if trainer.writer:
+            trainer.writer.close()
         raise KeyboardInterrupt(f"stopped at step {trainer.state.step}; checkpoint saved. Continue with: "
                                 f"sosd train --resume {run_dir}")
     train_s = time.perf_counter() - t0
-    metrics = trainer.validate()
+    metrics = trainer.validate()  # DDP: every rank (sharded; the metrics are reduced across ranks)
     trainer.save(f"step_{trainer.state.step:07d}", metrics)
     trainer._maybe_best(metrics)
+    if not main:  # DDP: predictions.png, metrics.json and the table come from rank 0
+        distributed.barrier()
+        return {"run": str(run_dir), "steps": trainer.state.step, "train_seconds": train_s, "metrics": metrics}
     summary = finish_run(trainer, metrics, train_s)
     trainer.writer.close()
+    distributed.barrier()
     return summary
 
 

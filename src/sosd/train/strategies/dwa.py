@@ -34,6 +34,9 @@ def dwa_weights(history: list, temperature: float = 2.0) -> list[float]:
 
 class DWA(MTLStrategy):
     name = "dwa"
+    # its weights come from this process's own loss averages: under DDP they would drift apart between
+    # processes (and only rank 0's window state is checkpointed), so the loop refuses it there
+    supports_ddp = False
 
     def __init__(self, cfg):
         super().__init__(cfg)
