@@ -26,6 +26,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                                     "variant, strategy, steps, seed)")
     p.add_argument("--seeds", type=int, default=3, help="seeds per row (default 3)")
     p.add_argument("--budget", type=int, default=300, help="optimiser steps per run (default 300)")
+    p.add_argument("--size", nargs=2, type=int, metavar=("H", "W"),
+                   help="train/evaluate at this size instead of the base config's (e.g. 64 128 for a quick CPU run)")
+    p.add_argument("--threads", type=int, default=0,
+                   help="torch threads per run (default: the base config's); 1 lets two ablations share 2 cores")
     p.add_argument("--out", default="results/ablation", help="output folder (default results/ablation)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -43,20 +47,22 @@ def run(args) -> int:
     table = TABLES[args.table]
     dataset = args.dataset or table.default_dataset
     base = args.config
-    if args.root:
-        from sosd.config import load_config, dump_config
+    extra = ([f"data.root={args.root}"] if args.root else []) + \
+        ([f"data.height={args.size[0]}", f"data.width={args.size[1]}"] if args.size else []) + \
+        ([f"train.threads={args.threads}"] if args.threads else [])
+    if extra:  # a base config with the options applied, kept beside the results
+        from sosd.config import dump_config, load_config
 
-        out_cfg = Path(args.out) / dataset / "base_config.yaml"
+        out_cfg = Path(args.out) / dataset / f"base_config_table{table.number}.yaml"
         out_cfg.parent.mkdir(parents=True, exist_ok=True)
-        dump_config(load_config(base or DATASETS[dataset], [f"data.root={args.root}"]), out_cfg)
+        dump_config(load_config(base or DATASETS[dataset], extra), out_cfg)
         base = str(out_cfg)
     if args.seeds < 1 or args.budget < 1:
         raise SOSDError("--seeds and --budget must be >= 1")
     out = Path(args.out) / dataset
     result = run_table(table, dataset, args.seeds, args.budget, out, base, progress=not args.no_progress)
-    command = "sosd " + " ".join(shlex.quote(a) for a in sys.argv[2:]) if len(sys.argv) > 2 else "sosd ablate"
-    md = to_markdown(table, result, "sosd ablate " + " ".join(shlex.quote(a) for a in sys.argv[2:])
-                     if sys.argv[1:2] == ["ablate"] else command)
+    argv = sys.argv[sys.argv.index("ablate") + 1:] if "ablate" in sys.argv else []
+    md = to_markdown(table, result, "sosd ablate " + " ".join(shlex.quote(a) for a in argv))
     stem = out / f"table{table.number}"
     stem.with_suffix(".md").write_text(md)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
