@@ -82,7 +82,7 @@ def predictions_picture(model, dataset, path, n: int = 4, device="cpu") -> None:
             row += [colorize_labels(s.labels, dataset.num_classes),
                     colorize_labels(r["labels"], dataset.num_classes)]
         rows.append(row)
-        titles.append(f"{s.id} ({lo:.1f}-{hi:.1f} {unit})")
+        titles.append(f"#{s.index}\n{lo:.1f}-{hi:.1f} {unit}")
     cols = _column_titles(model)
     contact_sheet(rows, cols, path, row_titles=titles)
 
