@@ -17,20 +17,30 @@ import torch
 import torch.nn.functional as F
 
 from sosd.errors import SOSDError
+from sosd.models.sosd_net import MIN_INPUT_SIZE, InputSizeError
+
+
+class ImageTooSmallError(InputSizeError, SOSDError):
+    """An image below the network's minimum side (MIN_INPUT_SIZE) at the size the model would run it.
+    Both a SOSDError (the CLI prints the message) and the model's InputSizeError."""
 
 
 def read_image(path: str | Path) -> np.ndarray:
     """RGB uint8 (H, W, 3) of an image file; a clear error naming the file otherwise."""
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
     p = Path(path)
     if not p.is_file():
-        raise SOSDError(f"image {p} does not exist")
+        raise SOSDError(f"image {p} does not exist" + (" (it is a folder)" if p.is_dir() else ""))
     try:
         with Image.open(p) as im:
-            return np.array(im.convert("RGB"))  # a writable copy: torch.from_numpy needs one
-    except (UnidentifiedImageError, OSError, ValueError) as e:
-        raise SOSDError(f"cannot read image {p}: {e}") from None
+            a = np.array(im.convert("RGB"))  # a writable copy: torch.from_numpy needs one
+    except Exception as e:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, struct.error, ...
+        what = "the file is empty" if p.stat().st_size == 0 else "the file is cut short, corrupt, or not an image"
+        raise SOSDError(f"cannot read image {p}: {e} ({what})") from None
+    if a.ndim != 3 or min(a.shape[:2]) < 1:
+        raise SOSDError(f"cannot read image {p}: it holds no pixels (shape {a.shape})")
+    return a
 
 
 def _as_array(image) -> np.ndarray:
@@ -41,6 +51,12 @@ def _as_array(image) -> np.ndarray:
     a = np.asarray(image)
     if a.ndim != 3 or a.shape[2] != 3:
         raise SOSDError(f"expected an RGB image of shape (H, W, 3), got {a.shape}")
+    if min(a.shape[:2]) < 1:
+        raise SOSDError(f"the image of shape {a.shape} holds no pixels")
+    if a.dtype.kind not in "biuf":
+        raise SOSDError(f"expected an RGB image of numbers (uint8, or float in [0, 1]), got dtype {a.dtype}")
+    if a.dtype.kind == "f" and not np.isfinite(a).all():
+        raise SOSDError(f"the image array holds {int(a.size - np.isfinite(a).sum())} NaN/inf values")
     if a.dtype != np.uint8:
         if a.dtype.kind == "f" and a.max() <= 1.0:
             a = (a * 255).round()
@@ -83,14 +99,22 @@ class Predictor:
         self.size = (cfg.data.height, cfg.data.width)
 
     @torch.no_grad()
-    def predict_batch(self, images, intrinsics=None) -> list[Prediction]:
+    def predict_batch(self, images, intrinsics=None, names=None) -> list[Prediction]:
         """Predict for a list of images of any sizes (batched per size). ``intrinsics``: optional list of
-        (fx, fy, cx, cy) of each original image, used by focal-aware models (scaled with the resize)."""
+        (fx, fy, cx, cy) of each original image, used by focal-aware models (scaled with the resize).
+        ``names``: optional names of the images for error messages (file paths are named by default).
+        An image smaller than the network accepts (MIN_INPUT_SIZE px a side at the size it would run:
+        its own with ``native_size``) raises :class:`ImageTooSmallError` before any forward pass."""
+        images = list(images)
         arrays = [_as_array(im) for im in images]
+        if names is None:
+            names = [str(im) if isinstance(im, (str, Path)) else None for im in images]
         out: list[Prediction | None] = [None] * len(arrays)
         groups: dict[tuple, list[int]] = {}
         for i, a in enumerate(arrays):  # one forward pass per group of same-size images
             groups.setdefault(a.shape[:2], []).append(i)
+        for i, a in enumerate(arrays):
+            self._check_size(a.shape[:2], names[i] if i < len(names) else None, i, len(arrays))
         for idx in groups.values():
             intr = None if intrinsics is None else [intrinsics[i] for i in idx]
             for i, p in zip(idx, self._batch(np.stack([arrays[i] for i in idx]), intr)):
@@ -100,6 +124,21 @@ class Predictor:
     def predict(self, image, intrinsics=None) -> Prediction:
         """Depth and labels for one image (path, PIL image or (H, W, 3) array)."""
         return self.predict_batch([image], None if intrinsics is None else [intrinsics])[0]
+
+    def _check_size(self, hw, name, i: int, n: int) -> None:
+        run_hw = tuple(hw) if self.native_size else tuple(self.size)
+        if min(run_hw) >= MIN_INPUT_SIZE:
+            return
+        what = f"image {name}" if name else ("the image" if n == 1 else f"image #{i} of {n}")
+        if self.native_size:
+            raise ImageTooSmallError(
+                f"{what} is {hw[0]}x{hw[1]} px, too small for the network at its own size (native size): each "
+                f"side must be at least {MIN_INPUT_SIZE} px. Resize or pad it, or let the model resize it to its "
+                f"training size {self.size[0]}x{self.size[1]} (no --native-size / native_size=False)")
+        raise ImageTooSmallError(
+            f"the model's training size {self.size[0]}x{self.size[1]} is too small for the network (each side "
+            f"at least {MIN_INPUT_SIZE} px), so {what} cannot be predicted; use native_size=True with a larger "
+            f"image")
 
     def _batch(self, a: np.ndarray, intr) -> list[Prediction]:
         """a: (B, H, W, 3) uint8 of one size; intr: None or B rows of (fx, fy, cx, cy)."""

@@ -91,7 +91,7 @@ class Cityscapes(SceneDataset):
                  width: int | None = 512, transform=None):
         super().__init__(transform)
         self.root = require_dir(root, "the Cityscapes root holding leftImg8bit/, gtFine/, disparity/, "
-                                      "camera/")
+                                      "camera/", nonempty=True)
         if split not in SPLITS:
             raise DataError(f"Cityscapes split must be one of {', '.join(SPLITS)}, got {split!r}")
         if target not in ("disparity", "depth"):

@@ -43,18 +43,37 @@ IMAGE_EXTS = (".png", ".jpg", ".jpeg")
 
 # ---------------------------------------------------------------------------------------- file readers
 
-def require_dir(path, what: str) -> Path:
+def require_dir(path, what: str, nonempty: bool = False) -> Path:
+    """``path`` as a Path if it is a folder (and, with ``nonempty``, holds something); else DataError."""
     p = Path(path)
     if not p.is_dir():
+        if p.exists():
+            raise DataError(f"{p}: is a file, not a folder (expected {what})")
         raise DataError(f"{p}: folder not found (expected {what})")
+    if nonempty and next(p.iterdir(), None) is None:
+        raise DataError(f"{p}: folder is empty (expected {what})")
     return p
 
 
 def require_file(path, what: str) -> Path:
+    """``path`` as a Path if it is a non-empty file; else DataError (missing, a folder, or 0 bytes)."""
     p = Path(path)
     if not p.is_file():
+        if p.is_dir():
+            raise DataError(f"{p}: is a folder, not a file (expected {what})")
         raise DataError(f"{p}: file not found (expected {what})")
+    if p.stat().st_size == 0:
+        raise DataError(f"{p}: file is empty (0 bytes; expected {what})")
     return p
+
+
+# what an image of a given Pillow mode is, for the messages below
+_MODE_NAMES = {"1": "a 1-bit black-and-white image", "L": "an 8-bit grey image", "P": "an 8-bit palette image",
+               "LA": "an 8-bit grey image with alpha", "PA": "an 8-bit palette image with alpha",
+               "RGB": "an 8-bit colour image", "RGBA": "an 8-bit colour image with alpha",
+               "CMYK": "a CMYK colour image", "YCbCr": "a YCbCr colour image", "F": "a 32-bit float image",
+               "I": "a 32-bit integer image", "I;16": "a 16-bit grey image", "I;16B": "a 16-bit grey image",
+               "I;16L": "a 16-bit grey image"}
 
 
 def _open(path) -> Image.Image:
@@ -63,7 +82,10 @@ def _open(path) -> Image.Image:
         im = Image.open(p)
         im.load()
     except Exception as e:  # PIL raises many types for truncated / non-image files
-        raise DataError(f"{p}: cannot read as an image ({type(e).__name__}: {e})") from None
+        raise DataError(f"{p}: cannot read as an image ({type(e).__name__}: {e}); the file is cut short, "
+                        f"corrupt, or not a PNG/JPEG image") from None
+    if im.width < 1 or im.height < 1:
+        raise DataError(f"{p}: image of {im.height}x{im.width} px holds no pixels")
     return im
 
 
@@ -71,21 +93,38 @@ def read_rgb(path) -> np.ndarray:
     """(H, W, 3) uint8 RGB of any 8-bit image file."""
     im = _open(path)
     if im.mode not in ("RGB", "RGBA", "L", "P", "LA", "CMYK", "YCbCr"):
-        raise DataError(f"{path}: image mode {im.mode} is not 8-bit colour or grey (expected an RGB image)")
-    return np.asarray(im.convert("RGB"))
+        raise DataError(f"{path}: image mode {im.mode} is not 8-bit colour or grey (expected an RGB image; "
+                        f"it is {_MODE_NAMES.get(im.mode, 'another kind of image')})")
+    try:
+        return np.asarray(im.convert("RGB"))
+    except Exception as e:  # noqa: BLE001 - a decoder or palette problem PIL reports only when converting
+        raise DataError(f"{path}: cannot convert image mode {im.mode} to RGB ({type(e).__name__}: {e})") \
+            from None
 
 
 def read_uint16_png(path, what: str = "a 16-bit single-channel PNG") -> np.ndarray:
-    """(H, W) uint16 of a 16-bit single-channel PNG (Pillow modes I;16 / I;16B / I)."""
+    """(H, W) uint16 of a 16-bit single-channel PNG (Pillow modes I;16 / I;16B / I). A file of another
+    kind is a DataError that says what it is: an 8-bit (too few bits), float (not integer units) or colour
+    image (a colourised picture, not the values)."""
     im = _open(path)
     if im.mode in ("I;16", "I;16B", "I;16L"):
         return np.asarray(im).astype(np.uint16)
     if im.mode == "I":
         a = np.asarray(im)
         if a.size and (a.min() < 0 or a.max() > 65535):
-            raise DataError(f"{path}: values outside 0..65535 (expected {what})")
+            raise DataError(f"{path}: values {int(a.min())}..{int(a.max())} outside 0..65535 (expected {what})")
         return a.astype(np.uint16)
-    raise DataError(f"{path}: image mode {im.mode} (expected {what})")
+    if im.mode in ("L", "P", "1"):
+        hint = "8 bits hold only 0..255; save the values as np.uint16"
+    elif im.mode == "F":
+        hint = "float values are not integer units; round them and save as np.uint16"
+    elif im.mode in ("RGB", "RGBA", "CMYK", "YCbCr", "LA", "PA"):
+        hint = "a colour picture (e.g. a colourised depth map) does not hold the values; save them as one " \
+               "channel of np.uint16"
+    else:
+        hint = "save the values as a single-channel np.uint16 PNG"
+    raise DataError(f"{path}: image mode {im.mode} (expected {what}); it is "
+                    f"{_MODE_NAMES.get(im.mode, 'another kind of image')}: {hint}")
 
 
 def read_label_png(path) -> np.ndarray:
@@ -93,16 +132,23 @@ def read_label_png(path) -> np.ndarray:
     im = _open(path)
     if im.mode not in ("L", "P"):
         raise DataError(f"{path}: image mode {im.mode} (expected a single-channel 8-bit label PNG: grey 'L' "
-                        f"or palette 'P' holding class ids)")
+                        f"or palette 'P' holding class ids; it is "
+                        f"{_MODE_NAMES.get(im.mode, 'another kind of image')})")
     return np.array(im, dtype=np.uint8)  # palette images: the indices, never the colours
 
 
 def read_npy(path, what: str = "a .npy array") -> np.ndarray:
+    """The array of a .npy file (never unpickling: object arrays are refused), numeric dtypes only."""
     p = require_file(path, what)
     try:
-        return np.load(p, allow_pickle=False)
-    except Exception as e:
+        a = np.load(p, allow_pickle=False)
+    except Exception as e:  # noqa: BLE001 - numpy raises ValueError, OSError, EOFError, ... on broken files
         raise DataError(f"{p}: cannot read ({type(e).__name__}: {e}); expected {what}") from None
+    if not isinstance(a, np.ndarray):  # np.load of a .npz archive
+        raise DataError(f"{p}: a .npz archive, not a .npy array (expected {what})")
+    if a.dtype.kind not in "biuf":
+        raise DataError(f"{p}: array of dtype {a.dtype} (expected {what}, a numeric array)")
+    return a
 
 
 def check_labels(labels: np.ndarray, num_classes: int, path) -> None:
@@ -115,25 +161,71 @@ def check_labels(labels: np.ndarray, num_classes: int, path) -> None:
 
 
 def check_same_size(a: np.ndarray, hw: tuple, path, what: str) -> None:
+    if a.ndim < 2:
+        raise DataError(f"{path}: {what} has shape {a.shape} (expected an HxW array, the size of its image)")
     if tuple(a.shape[:2]) != tuple(hw):
         raise DataError(f"{path}: {what} is {a.shape[0]}x{a.shape[1]} (HxW) but its image is "
                         f"{hw[0]}x{hw[1]}")
 
 
 def check_finite(a: np.ndarray, path, what: str = "depth") -> None:
-    n = int(a.size - np.count_nonzero(np.isfinite(a)))
+    finite = np.isfinite(a)
+    n = int(a.size - np.count_nonzero(finite))
     if n:
-        raise DataError(f"{path}: {n} NaN/inf {what} values (expected finite values, 0 = no measurement)")
+        n_nan = int(np.count_nonzero(np.isnan(a)))
+        first = tuple(int(v) for v in np.argwhere(~finite)[0])
+        raise DataError(f"{path}: {n} NaN/inf {what} values ({n_nan} NaN, {n - n_nan} inf; the first at "
+                        f"index {first}) (expected finite values, 0 = no measurement)")
+
+
+# Plausibility of depth units. A depth map in millimetres whose largest value is under MM_MIN_PLAUSIBLE
+# (2 cm) is almost surely metres written as integers; one in metres whose largest value is over
+# M_MAX_PLAUSIBLE_INDOOR (100 m; NYU's Kinect reads up to 10 m) is almost surely millimetres.
+MM_MIN_PLAUSIBLE = 20
+M_MAX_PLAUSIBLE_INDOOR = 100.0
+
+
+def check_depth_millimetres(mm: np.ndarray, path) -> None:
+    """Raise if a depth map that should be in millimetres looks like metres (see MM_MIN_PLAUSIBLE)."""
+    v = mm[mm > 0]
+    if v.size and int(v.max()) < MM_MIN_PLAUSIBLE:
+        raise DataError(f"{path}: depth values {int(v.min())}..{int(v.max())} look like metres, not "
+                        f"millimetres (the farthest pixel would be {int(v.max())} mm away); expected depth in "
+                        f"millimetres (3 m = 3000): save (depth_m * 1000).round().astype(np.uint16)")
+
+
+def check_depth_metres(d: np.ndarray, path, dataset: str = "NYU") -> None:
+    """Raise if an indoor depth map that should be in metres looks like millimetres."""
+    v = d[d > 0]
+    if v.size and float(v.max()) > M_MAX_PLAUSIBLE_INDOOR:
+        raise DataError(f"{path}: depth values up to {float(v.max()):.6g} look like millimetres, not metres "
+                        f"({dataset} depth is at most about 10 m); expected depth in metres: divide by 1000")
+
+
+def read_lines(path, what: str) -> list[str]:
+    """The non-blank, stripped lines of a UTF-8 text file (DataError naming it if it is not text)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:
+        raise DataError(f"{p}: not a text (UTF-8) file: byte {e.start} is {e.object[e.start:e.start + 1]!r} "
+                        f"(expected {what})") from None
+    except OSError as e:
+        raise DataError(f"{p}: cannot read ({e.strerror or e}; expected {what})") from None
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
 def read_intrinsics_json(path) -> np.ndarray:
     p = require_file(path, 'a JSON object {"fx":..,"fy":..,"cx":..,"cy":..}')
     try:
         d = json.loads(p.read_text())
-        return np.array([float(d[k]) for k in ("fx", "fy", "cx", "cy")], dtype=np.float32)
+        k = np.array([float(d[k]) for k in ("fx", "fy", "cx", "cy")], dtype=np.float32)
     except Exception as e:
         raise DataError(f'{p}: cannot read intrinsics ({type(e).__name__}: {e}); expected a JSON object '
                         f'{{"fx":..,"fy":..,"cx":..,"cy":..}}') from None
+    if not np.all(np.isfinite(k)) or k[0] <= 0 or k[1] <= 0:
+        raise DataError(f"{p}: intrinsics {k.tolist()} (expected finite fx, fy > 0 and cx, cy in px)")
+    return k
 
 
 # ---------------------------------------------------------------------------------------- dataset
@@ -147,9 +239,14 @@ class FolderDataset(SceneDataset):
     def __init__(self, root, split: str = "train", height: int | None = None, width: int | None = None,
                  transform=None, num_classes: int | None = None):
         super().__init__(transform)
-        self.root = require_dir(root, "a dataset root holding {split}/images/ (see sosd.data.folder)")
+        self.root = require_dir(root, f"a dataset root holding {split}/images/ (see sosd.data.folder)",
+                                nonempty=True)
         self.split = split
-        self.dir = require_dir(self.root / split, f"the '{split}' split folder with images/, depth/, labels/")
+        if not (self.root / split).is_dir():
+            have = sorted(q.name + "/" for q in self.root.iterdir() if q.is_dir())
+            raise DataError(f"{self.root / split}: folder not found (expected the '{split}' split folder with "
+                            f"images/, depth/, labels/; {self.root} holds {', '.join(have) or 'no folders'})")
+        self.dir = self.root / split
         img_dir = require_dir(self.dir / "images", "RGB images <name>.png|jpg")
         self.names, self.image_paths = [], []
         for p in sorted(img_dir.iterdir()):
@@ -175,7 +272,7 @@ class FolderDataset(SceneDataset):
 
         classes = self.root / "classes.txt"
         if classes.is_file():
-            names = [ln.strip() for ln in classes.read_text().splitlines() if ln.strip()]
+            names = read_lines(classes, "one class name per line")
             if not names:
                 raise DataError(f"{classes}: empty (expected one class name per line)")
             self.class_names = names
@@ -209,6 +306,7 @@ class FolderDataset(SceneDataset):
             p = self.dir / "depth" / f"{name}.png"
             mm = read_uint16_png(p, "a 16-bit single-channel PNG of depth in millimetres, 0 = invalid")
             check_same_size(mm, (h, w), p, "depth")
+            check_depth_millimetres(mm, p)
             valid = mm > 0
             target = mm.astype(np.float32) / 1000.0
         else:

@@ -186,6 +186,15 @@ class NYUDepthV2(SceneDataset):
         self._h5, self._pid = None, None
 
     def _inspect(self) -> int:
+        try:
+            return self._inspect_file()
+        except DataError:
+            raise
+        except Exception as e:  # noqa: BLE001 - h5py raises KeyError, OSError, ValueError, ... on a broken file
+            raise DataError(f"{self.path}: malformed MATLAB v7.3 / HDF5 file ({type(e).__name__}: {e}); "
+                            f"expected the official {MAT_NAME}") from None
+
+    def _inspect_file(self) -> int:
         with self._open() as f:
             need = {"images": 4, "labels": 3, self.depth_key: 3}
             for k, nd in need.items():

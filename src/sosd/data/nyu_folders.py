@@ -38,8 +38,8 @@ import warnings
 
 import numpy as np
 
-from sosd.data.folder import (check_finite, check_labels, check_same_size, read_label_png, read_npy, read_rgb,
-                              require_dir)
+from sosd.data.folder import (check_depth_metres, check_finite, check_labels, check_same_size, read_label_png,
+                              read_lines, read_npy, read_rgb, require_dir)
 from sosd.data.nyu import NYU_HEIGHT, NYU_INTRINSICS, NYU_WIDTH, load_class_mapping
 from sosd.data.sample import IGNORE_INDEX, Sample, SceneDataset
 from sosd.data.transforms import resize_sample, scale_intrinsics
@@ -59,6 +59,7 @@ def _depth2d(d: np.ndarray, path) -> np.ndarray:
         raise DataError(f"{path}: depth dtype {d.dtype} (expected float metres)")
     d = d.astype(np.float32)
     check_finite(d, path)
+    check_depth_metres(d, path)
     return d
 
 
@@ -71,7 +72,8 @@ class NYUv2MTAN(SceneDataset):
     def __init__(self, root, split: str = "train", height: int | None = 288, width: int | None = 384,
                  transform=None):
         super().__init__(transform)
-        root = require_dir(root, "MTAN's NYUv2 folder with train/ and val/ (image/, label/, depth/ .npy)")
+        root = require_dir(root, "MTAN's NYUv2 folder with train/ and val/ (image/, label/, depth/ .npy)",
+                           nonempty=True)
         if split not in ("train", "val", "test"):
             raise DataError(f"MTAN NYUv2 split must be 'train' or 'test' (= the val/ folder), got {split!r}")
         self.folder = "train" if split == "train" else "val"
@@ -146,7 +148,8 @@ class NYUDMT(SceneDataset):
     def __init__(self, root, split: str = "train", height: int | None = None, width: int | None = None,
                  transform=None, label_zero: str = "void", intrinsics=None):
         super().__init__(transform)
-        self.root = require_dir(root, "the NYUD_MT folder with images/, segmentation/, depth/, gt_sets/")
+        self.root = require_dir(root, "the NYUD_MT folder with images/, segmentation/, depth/, gt_sets/",
+                                nonempty=True)
         if label_zero not in ("void", "class"):
             raise DataError(f"label_zero must be 'void' (0 = void, 1..40 classes) or 'class' (0..39, 255 "
                             f"ignore), got {label_zero!r}")
@@ -161,7 +164,11 @@ class NYUDMT(SceneDataset):
                 have = sorted(p.stem for p in sets.glob("*.txt"))
                 raise DataError(f"{f}: file not found (expected the id list of split '{split}'; gt_sets/ "
                                 f"holds {have})")
-            ids = [ln.strip() for ln in f.read_text().splitlines() if ln.strip()]
+            ids = read_lines(f, f"one image id of split '{split}' per line")
+            bad = [i for i in ids if not re.fullmatch(r"[\w.\- ]+", i) or i in (".", "..")]
+            if bad:
+                raise DataError(f"{f}: {len(bad)} line(s) that are no image id, e.g. {bad[0][:40]!r} (expected "
+                                f"one file name stem per line, such as 0001, naming images/<id>.jpg)")
         else:
             ids = sorted(p.stem for p in (self.root / "images").glob("*.jpg"))
             warnings.warn(f"{sets} not found: using every image in {self.root / 'images'} for split "
@@ -191,7 +198,9 @@ class NYUDMT(SceneDataset):
         check_same_size(seg, (h, w), p_seg, "segmentation")
         if self.label_zero == "void":
             if seg.max(initial=0) > 40:
-                raise DataError(f"{p_seg}: label ids up to {seg.max()} (expected 0 = void and classes 1..40)")
+                bad = sorted(int(v) for v in np.unique(seg[seg > 40])[:10])
+                raise DataError(f"{p_seg}: label ids {bad} outside the class table (expected 0 = void and "
+                                f"classes 1..40; with label_zero='class': 0..39 and 255 = ignore)")
             labels = np.where(seg == 0, IGNORE_INDEX, seg - 1)
         else:
             labels = seg

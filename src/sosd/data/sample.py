@@ -10,6 +10,8 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import torch
 
+from sosd.errors import DataError, SOSDError
+
 IGNORE_INDEX = 255  # label of unlabelled pixels in every dataset (Cityscapes' convention)
 
 
@@ -59,7 +61,26 @@ class SceneDataset(torch.utils.data.Dataset):
         raise NotImplementedError
 
     def __getitem__(self, i: int) -> dict:
-        s = self.sample(i)
+        try:
+            s = self.sample(i)
+        except SOSDError as e:
+            raise WorkerDataError(str(e)) from None
         if self.transform is not None:
             s = self.transform(s, i)
         return to_tensors(s)
+
+
+class WorkerDataError(DataError):
+    """The DataError of a sample read through ``__getitem__``, which is what a DataLoader calls.
+
+    In a DataLoader worker process, torch re-raises an exception in the main process as
+    ``type(e)("Caught <type> in DataLoader worker process N. Original Traceback ...: <message>")``, so the
+    message the CLI prints would start with a worker traceback. This class keeps only the original message
+    (the text after the last ``<module>.WorkerDataError: `` of that traceback); in the main process
+    (num_workers=0) it is just the DataError's message."""
+
+    def __init__(self, message: str = ""):
+        marker = f"{type(self).__module__}.{type(self).__qualname__}: "
+        if "Original Traceback" in message and marker in message:
+            message = message.rsplit(marker, 1)[1].rstrip("\n")
+        super().__init__(message)

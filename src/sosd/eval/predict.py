@@ -394,7 +394,8 @@ def run(args) -> int:
                 bar.update(1)
         if not images:
             continue
-        preds = predictor.predict_batch(images, None if intr is None else [intr] * len(images))
+        preds = predictor.predict_batch(images, None if intr is None else [intr] * len(images),
+                                        names=[str(f) for f in paths])
         for f, image, pred in zip(paths, images, preds):
             write_outputs(out_dir, f.stem, image, pred, args.alpha, pictures=not args.no_pictures)
             n_done += 1

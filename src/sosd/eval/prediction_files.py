@@ -165,7 +165,8 @@ def _read_png(path: Path, bits: int, shape, sample_id: str) -> np.ndarray:
             mode = im.mode
             arr = np.array(im)
     except Exception as e:  # PIL raises OSError, SyntaxError, ValueError, ... on a broken file
-        raise SOSDError(f"prediction file {path} cannot be read as an image: {e}") from None
+        raise SOSDError(f"prediction file {path} cannot be read as an image: {e} (the file is cut short, "
+                        f"corrupt, or not a PNG)") from None
     if bits == 16:
         ok = mode.startswith("I;16") or (mode == "I" and arr.size and arr.min() >= 0 and arr.max() <= 65535)
         want = "16-bit greyscale PNG (uint16)"

@@ -18,6 +18,7 @@ import torch
 import torch.nn as nn
 
 from sosd.config import ModelConfig
+from sosd.errors import SOSDError
 from sosd.models.aspp import ASPP
 from sosd.models.backbone import XceptionAligned
 from sosd.models.decoder import Decoder
@@ -35,8 +36,8 @@ SEMANTIC_SIDE = ("sem", "d2s_3d", "d2s_inv_depth")  # theta^sem, theta^3d, theta
 SHARED = ("com",)
 
 
-class InputSizeError(ValueError):
-    pass
+class InputSizeError(SOSDError, ValueError):
+    """An image too small for the network (or not (B, 3, H, W)); a SOSDError, so the CLI prints the message."""
 
 
 class SOSDNet(nn.Module):

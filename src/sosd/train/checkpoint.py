@@ -52,7 +52,7 @@ def save_weights(model: torch.nn.Module, cfg: Config, path: Path, extra_meta: di
     save_file(tensors, str(path), metadata=meta)
 
 
-_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old)-(?P<pid>\d+)$")
+_LEFTOVER = re.compile(r"^\.(?P<name>.+)\.(?P<kind>tmp|old|del)-(?P<pid>\d+)$")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -68,9 +68,10 @@ def _pid_alive(pid: int) -> bool:
 
 
 def clean_leftovers(ckpt_dir: Path) -> list[Path]:
-    """Remove what a killed writer left in ``ckpt_dir``: ``.<name>.tmp-<pid>`` folders and files of processes
-    that no longer run. A ``.<name>.old-<pid>`` (a checkpoint moved aside while being replaced) is put back
-    as ``<name>`` if the replacement never arrived, else removed. Returns the paths removed."""
+    """Remove what a killed writer left in ``ckpt_dir``: ``.<name>.tmp-<pid>`` (being written) and
+    ``.<name>.del-<pid>`` (being deleted) folders and files of processes that no longer run. A
+    ``.<name>.old-<pid>`` (a checkpoint moved aside while being replaced) is put back as ``<name>`` if the
+    replacement never arrived, else removed. Returns the paths removed."""
     removed = []
     d = Path(ckpt_dir)
     if not d.is_dir():
@@ -190,10 +191,17 @@ def point_latest(ckpt_dir: Path, name: str) -> None:
 
 
 def prune(ckpt_dir: Path, keep: int, prefix: str = "step_") -> None:
-    """Delete all but the ``keep`` newest ``step_*`` checkpoints (never ``best`` or the latest)."""
+    """Delete all but the ``keep`` newest ``step_*`` checkpoints (never ``best`` or the latest). Each is
+    first renamed to ``.<name>.del-<pid>`` (atomic), so a crash while deleting never leaves a half-deleted
+    folder under a checkpoint's name."""
     steps = sorted(p for p in Path(ckpt_dir).glob(prefix + "*") if p.is_dir() and ".tmp" not in p.name)
     for p in steps[:-keep] if keep > 0 else []:
-        shutil.rmtree(p, ignore_errors=True)
+        trash = p.with_name(f".{p.name}.del-{os.getpid()}")
+        try:
+            p.rename(trash)
+        except OSError:
+            continue
+        shutil.rmtree(trash, ignore_errors=True)
 
 
 def resolve(path: str | Path) -> Path:

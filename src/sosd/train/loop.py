@@ -114,6 +114,12 @@ class Trainer:
                 raise SOSDError(f"the {name} set ({cfg.data.dataset}) has {ds.num_classes} classes but "
                                 f"model.num_classes = {cfg.model.num_classes}; set model.num_classes="
                                 f"{ds.num_classes}")
+        # bad data stops the run here, before any step: the first sample of each split is read and checked
+        from sosd.data.factory import check_first_sample
+
+        for name, split, ds in (("training", cfg.data.train_split, self.train_set),
+                                ("validation", cfg.data.val_split, self.val_set)):
+            check_first_sample(ds, f"the {name} set ({cfg.data.dataset}, split '{split}')", cfg.model.num_classes)
         if t.batch_size % t.accum_steps:
             raise SOSDError(f"train.batch_size ({t.batch_size}) must be a multiple of train.accum_steps "
                             f"({t.accum_steps})")
@@ -207,7 +213,7 @@ class Trainer:
                           num_workers=self.cfg.data.num_workers)
 
     def _log(self, parts: dict, n_samples: int, dt: float):
-        s, t = self.state, self.cfg.train
+        s = self.state
         lr = self.optimizer.param_groups[0]["lr"]
         row = {"step": s.step, "lr": lr, **{k: float(v) for k, v in parts.items()}}
         s.history.append(row)
@@ -337,7 +343,8 @@ def prepare_run_dir(cfg: Config, resume: bool, overwrite: bool, create: bool = T
     """The run folder; ``create=False`` (DDP: ranks other than 0) only checks, so every rank raises alike."""
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     if run_dir.exists() and not resume:
-        has_ckpt = (run_dir / "checkpoints").exists()
+        ckpts = run_dir / "checkpoints"  # a run killed before its first checkpoint holds none: start over
+        has_ckpt = ckpts.is_dir() and any(p.is_dir() and not p.name.startswith(".") for p in ckpts.iterdir())
         if has_ckpt and not overwrite:
             raise SOSDError(f"run folder {run_dir} already holds checkpoints: pass --resume {run_dir} to "
                             "continue it, --overwrite to start over, or choose another train.name")
@@ -364,12 +371,12 @@ def _fit(cfg: Config, resume: str | None, overwrite: bool, progress: bool) -> di
 
     main = distributed.is_main()
     run_dir = prepare_run_dir(cfg, resume is not None, overwrite, create=main)
-    if main:
-        dump_config(cfg, run_dir / "config.yaml")
     distributed.barrier()  # DDP: the run folder exists before anyone uses it
     trainer = Trainer(cfg, run_dir, progress)
     if resume:
         trainer.resume(resume)  # any world size: the optimiser state is the full model's, the step global
+    if main:  # only once the data and the checkpoint were accepted: a refused resume keeps the run's config
+        dump_config(cfg, run_dir / "config.yaml")
     trainer.writer = SummaryWriter(str(run_dir / "tensorboard")) if main else None  # DDP: rank 0 logs
     t0 = time.perf_counter()
     try:

@@ -1,0 +1,465 @@
+"""Bad input: every case is a real broken file run through the command a user would run, and the test
+checks the exit code (2), that stderr names the file and says what is wrong, and that no traceback leaks.
+
+Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest -q tests/test_bad_input.py
+(about 20 s; the fuzzers over the same readers are in tests/test_fuzz_readers.py)
+"""
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+
+import sosd
+from sosd.cli import main
+from sosd.config import ConfigError, dump_config
+from sosd.errors import DataError, SOSDError
+from sosd.models.sosd_net import InputSizeError
+from tests.conftest import tiny_config
+
+sys.path.insert(0, str(Path(__file__).parent / "data"))
+from test_folder import arrays, write_folder  # noqa: E402
+from test_nyu_folders import write_mtan, write_nyudmt  # noqa: E402
+
+NYU = Path(__file__).parent / "data" / "nyuv2"
+MAT = NYU / "nyu_depth_v2_labeled_excerpt_0001.mat"
+
+
+def sosd_cli(capsys, *args):
+    """Run `sosd ARGS` in this process: (exit code, stderr). An exception escaping main() (a traceback
+    the user would see) fails the test by itself; the worker case below also checks the text."""
+    capsys.readouterr()
+    rc = main([str(a) for a in args])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    return rc, err
+
+
+def show(capsys, dataset, root, tmp_path, *extra):
+    out = tmp_path / "show.png"
+    rc, err = sosd_cli(capsys, "data", "show", "--dataset", dataset, "--root", root, "--out", out, *extra)
+    assert not out.exists()
+    return rc, err
+
+
+def train_yaml(tmp_path, **data) -> Path:
+    """A tiny training config on the given data settings, as the YAML file a user would pass."""
+    cfg = tiny_config(tmp_path, steps=1)
+    for k, v in data.items():
+        if k == "num_classes":
+            cfg.model.num_classes = v
+        else:
+            setattr(cfg.data, k, v)
+    path = tmp_path / "train.yaml"
+    dump_config(cfg, path)
+    return path
+
+
+def folder_train_yaml(tmp_path, root, **kw) -> Path:
+    # 30x40 folder images are resized to 48x64 (the network needs 32 px a side); 3 classes (classes.txt)
+    return train_yaml(tmp_path, dataset="folder", root=str(root), val_split="train", num_classes=3, **kw)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """A run folder with one real checkpoint (untrained weights, full training state) and its config."""
+    from sosd.train.loop import Trainer
+
+    tmp = tmp_path_factory.mktemp("bad_input_run")
+    cfg = tiny_config(tmp, steps=1)
+    run_dir = tmp / "runs" / "tiny"
+    run_dir.mkdir(parents=True)
+    dump_config(cfg, run_dir / "config.yaml")
+    Trainer(cfg, run_dir, progress=False).save("step_0000000")
+    return run_dir, cfg
+
+
+# ------------------------------------------------------------------------------------------ datasets
+
+def test_missing_dataset_root(tmp_path, capsys):
+    missing = tmp_path / "no_such_folder"
+    rc, err = sosd_cli(capsys, "train", "--config", folder_train_yaml(tmp_path, missing), "--no-progress")
+    assert rc == 2
+    assert f"{missing}: folder not found (expected a dataset root holding train/images/" in err
+    not_a_dir = tmp_path / "file.txt"
+    not_a_dir.write_text("x")
+    rc, err = sosd_cli(capsys, "data", "check", "--dataset", "cityscapes", "--root", not_a_dir)
+    assert rc == 2 and f"{not_a_dir}: is a file, not a folder (expected the Cityscapes root" in err
+    # a root without the split asked for: the message lists what it holds
+    write_folder(tmp_path / "f", split="val")
+    rc, err = sosd_cli(capsys, "data", "check", "--dataset", "folder", "--root", tmp_path / "f")
+    assert rc == 2 and f"{tmp_path / 'f' / 'train'}: folder not found (expected the 'train' split folder" in err
+    assert f"{tmp_path / 'f'} holds val/" in err
+
+
+@pytest.mark.parametrize("dataset,message", [
+    ("folder", "{root}: folder is empty (expected a dataset root holding train/images/"),
+    ("cityscapes", "{root}: folder is empty (expected the Cityscapes root holding leftImg8bit/"),
+    ("nyuv2_mtan", "{root}: folder is empty (expected MTAN's NYUv2 folder with train/ and val/"),
+    ("nyud_mt", "{root}: folder is empty (expected the NYUD_MT folder with images/"),
+    ("nyuv2", "{root}/nyu_depth_v2_labeled.mat: file not found (expected the official NYU Depth v2"),
+    ("nyuv2-0-bytes", "{root}/nyu_depth_v2_labeled.mat: file is empty (0 bytes; expected the official NYU"),
+])
+def test_empty_dataset_root(tmp_path, capsys, dataset, message):
+    root = tmp_path / "empty"
+    root.mkdir()
+    if dataset == "nyuv2-0-bytes":
+        dataset = "nyuv2"
+        (root / "nyu_depth_v2_labeled.mat").write_bytes(b"")
+    rc, err = sosd_cli(capsys, "data", "check", "--dataset", dataset, "--root", root, "--split", "train")
+    assert rc == 2 and message.format(root=root) in err, err
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("png-cut-in-half", "(OSError: image file is truncated"),
+    ("jpg-cut-in-half", "(OSError: "),
+    ("random-bytes.png", "(UnidentifiedImageError: cannot identify image file"),
+])
+def test_truncated_or_corrupt_image(tmp_path, capsys, run, kind, message):
+    root = write_folder(tmp_path / "f")
+    img = root / "train" / "images" / "a.png"
+    if kind == "png-cut-in-half":
+        data = img.read_bytes()
+        img.write_bytes(data[: len(data) // 2])
+    elif kind == "jpg-cut-in-half":
+        img.unlink()
+        img = img.with_suffix(".jpg")
+        Image.fromarray(arrays(0)[0]).save(img, quality=95)
+        data = img.read_bytes()
+        img.write_bytes(data[: len(data) // 2])
+    else:
+        img.write_bytes(np.random.default_rng(0).integers(0, 256, 400, dtype=np.uint8).tobytes())
+    rc, err = show(capsys, "folder", root, tmp_path)
+    assert rc == 2
+    assert f"{img}: cannot read as an image {message}" in err
+    assert "the file is cut short, corrupt, or not a PNG/JPEG image" in err
+    # the same file given to `sosd predict`
+    run_dir, _ = run
+    rc, err = sosd_cli(capsys, "predict", "--checkpoint", run_dir, img, "--out", tmp_path / "p", "--no-progress")
+    assert rc == 2 and f"cannot read image {img}" in err
+
+
+def test_nyu_mat_cut_in_half(tmp_path, capsys):
+    cut = tmp_path / "nyu_depth_v2_labeled.mat"
+    data = MAT.read_bytes()
+    cut.write_bytes(data[: len(data) // 2])
+    rc, err = show(capsys, "nyuv2", cut, tmp_path, "--split", "all")
+    assert rc == 2
+    assert f"{cut}: cannot open as MATLAB v7.3 / HDF5 (OSError: Unable to synchronously open file (truncated file" \
+           in err
+
+
+@pytest.mark.parametrize("dataset", ["folder", "nyud_mt"])
+def test_image_and_labels_of_different_sizes(tmp_path, capsys, dataset):
+    if dataset == "folder":  # through `sosd train`: the error stops the run before its first step
+        root = write_folder(tmp_path / "f")
+        lab = root / "train" / "labels" / "b.png"
+        Image.fromarray(arrays(1)[2][:, :-1]).save(lab)
+        rc, err = sosd_cli(capsys, "train", "--config", folder_train_yaml(tmp_path, root), "--no-progress")
+        assert rc == 2 and f"{lab}: labels is 30x39 (HxW) but its image is 30x40" in err
+        assert not list((tmp_path / "runs" / "tiny").glob("checkpoints/step_*"))
+    else:
+        root = write_nyudmt(tmp_path / "n")
+        dep = root / "depth" / "0002.npy"
+        np.save(dep, np.ones((47, 64), np.float32))
+        rc, err = show(capsys, "nyud_mt", root, tmp_path)
+        assert rc == 2 and f"{dep}: depth is 47x64 (HxW) but its image is 48x64" in err
+
+
+@pytest.mark.parametrize("dataset", ["folder", "nyud_mt", "nyuv2_mtan"])
+def test_label_ids_outside_the_class_table(tmp_path, capsys, dataset):
+    if dataset == "folder":  # classes.txt names 3 classes; through `sosd train`
+        root = write_folder(tmp_path / "f")
+        lab = arrays(0)[2]
+        lab[5, 5], lab[6, 6] = 7, 40
+        p = root / "train" / "labels" / "a.png"
+        Image.fromarray(lab).save(p)
+        rc, err = sosd_cli(capsys, "train", "--config", folder_train_yaml(tmp_path, root), "--no-progress")
+        assert rc == 2 and f"{p}: label ids [7, 40] outside the class table 0..2 (and 255 = ignore)" in err
+    elif dataset == "nyud_mt":
+        root = write_nyudmt(tmp_path / "n")
+        p = root / "segmentation" / "0002.png"
+        seg = np.array(Image.open(p))
+        seg[0, :3] = [41, 99, 41]
+        Image.fromarray(seg).save(p)
+        rc, err = show(capsys, "nyud_mt", root, tmp_path)
+        assert rc == 2 and f"{p}: label ids [41, 99] outside the class table (expected 0 = void and " \
+                           f"classes 1..40" in err
+    else:
+        root = write_mtan(tmp_path / "m", n_train=1, n_val=0)
+        p = root / "train" / "label" / "0.npy"
+        lab = np.load(p)
+        lab[20, 20] = 13
+        np.save(p, lab)
+        rc, err = show(capsys, "nyuv2_mtan", root, tmp_path)
+        assert rc == 2 and f"{p}: label ids [13] outside the class table 0..12" in err
+
+
+@pytest.mark.parametrize("case,message", [
+    ("float32-tiff-named-png", "image mode F (expected a 16-bit single-channel PNG of depth in millimetres, "
+                               "0 = invalid); it is a 32-bit float image: float values are not integer units"),
+    ("uint8-png", "image mode L (expected a 16-bit single-channel PNG of depth in millimetres, 0 = invalid); "
+                  "it is an 8-bit grey image: 8 bits hold only 0..255; save the values as np.uint16"),
+    ("colourised-rgb-png", "image mode RGB (expected a 16-bit single-channel PNG of depth in millimetres, "
+                           "0 = invalid); it is an 8-bit colour image: a colour picture (e.g. a colourised "
+                           "depth map) does not hold the values"),
+    ("metres-in-uint16", "depth values 3..4 look like metres, not millimetres (the farthest pixel would be 4 mm "
+                         "away); expected depth in millimetres (3 m = 3000)"),
+    ("mm-in-npy", "depth values up to 7800 look like millimetres, not metres (NYU depth is at most about "
+                  "10 m); expected depth in metres: divide by 1000"),
+    ("uint16-mm-npy", "depth values up to 7800 look like millimetres, not metres"),
+])
+def test_depth_in_the_wrong_unit_or_dtype(tmp_path, capsys, case, message):
+    if case in ("mm-in-npy", "uint16-mm-npy"):  # NYUD_MT depth .npy is in metres
+        root = write_nyudmt(tmp_path / "n")
+        p = root / "depth" / "0002.npy"
+        d = np.load(p) * 1000
+        np.save(p, d.astype(np.uint16) if case == "uint16-mm-npy" else d)
+        rc, err = show(capsys, "nyud_mt", root, tmp_path)
+    else:  # folder depth PNG is uint16 millimetres
+        root = write_folder(tmp_path / "f")
+        p = root / "train" / "depth" / "a.png"
+        mm = arrays(0)[1]
+        if case == "float32-tiff-named-png":
+            Image.fromarray(mm.astype(np.float32) / 1000).save(p, format="TIFF")
+        elif case == "uint8-png":
+            Image.fromarray((mm // 20).astype(np.uint8)).save(p)
+        elif case == "colourised-rgb-png":
+            Image.fromarray(np.stack([(mm // 20).astype(np.uint8)] * 3, -1)).save(p)
+        else:
+            Image.fromarray((mm * 3 / 1000).round().astype(np.uint16)).save(p)  # 3..4 "mm": metres as ints
+        rc, err = show(capsys, "folder", root, tmp_path)
+    assert rc == 2 and f"{p}: {message}" in err, err
+
+
+@pytest.mark.parametrize("dataset", ["nyud_mt", "nyuv2_mtan"])
+def test_nan_or_inf_in_depth_npy(tmp_path, capsys, dataset):
+    if dataset == "nyud_mt":
+        root = write_nyudmt(tmp_path / "n")
+        p = root / "depth" / "0002.npy"
+        d = np.load(p)
+        d[3, 4], d[5, 6], d[7, 8] = np.nan, np.inf, -np.inf
+        np.save(p, d)
+        rc, err = show(capsys, dataset, root, tmp_path)
+        assert rc == 2 and f"{p}: 3 NaN/inf depth values (1 NaN, 2 inf; the first at index (3, 4)) " \
+                           f"(expected finite values, 0 = no measurement)" in err
+    else:
+        root = write_mtan(tmp_path / "m", n_train=1, n_val=0)
+        p = root / "train" / "depth" / "0.npy"
+        np.save(p, np.full((288, 384, 1), np.nan, np.float32))
+        rc, err = show(capsys, dataset, root, tmp_path)
+        assert rc == 2 and f"{p}: 110592 NaN/inf depth values (110592 NaN, 0 inf; the first at index (0, 0))" in err
+
+
+def test_dataloader_worker_errors_print_no_worker_traceback(tmp_path, capsys):
+    """With data.num_workers > 0 torch re-raises a worker's exception as type(e)("Caught ... Original
+    Traceback ..."); the user must still see one line naming the file."""
+    root = write_folder(tmp_path / "f")
+    p = root / "train" / "images" / "b.png"
+    p.write_bytes(p.read_bytes()[:30])
+    rc, err = sosd_cli(capsys, "train", "--config", folder_train_yaml(tmp_path, root, num_workers=1),
+                       "--no-progress")
+    assert rc == 2 and f"{p}: cannot read as an image" in err
+    assert "Caught" not in err and "Original Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------------------- checkpoints
+
+def test_checkpoint_of_another_variant_or_class_count(tmp_path, capsys, run):
+    from sosd.models import SOSDNet
+    from sosd.train.checkpoint import save_weights
+
+    run_dir, cfg = run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    # `sosd train --resume RUN` with a config of another variant
+    other = train_yaml(tmp_path)
+    d = yaml.safe_load(other.read_text())
+    d["model"]["variant"] = "mtl"
+    d["train"]["out_dir"] = str(run_dir.parent)
+    other.write_text(yaml.safe_dump(d))
+    rc, err = sosd_cli(capsys, "train", "--config", other, "--resume", run_dir, "--no-progress")
+    assert rc == 2
+    assert (f"checkpoint {run_dir} (variant sosd, {cfg.model.num_classes} classes, backbone xception_small) does "
+            f"not fit the model (variant mtl, {cfg.model.num_classes} classes") in err
+    assert "leave out --config and model.* overrides" in err
+    # `sosd train --resume RUN` of a run whose checkpoint holds a 5-class model (its config says 9)
+    five = tiny_config(tmp_path, steps=1)
+    five.model.num_classes = 5
+    save_weights(SOSDNet(five.model), five, copy / "checkpoints" / "step_0000000" / "model.safetensors")
+    rc, err = sosd_cli(capsys, "train", "--resume", copy, "train.out_dir=" + str(tmp_path), "train.name=copy",
+                       "--no-progress")
+    assert rc == 2
+    assert f"checkpoint {copy} (variant sosd, 5 classes, backbone xception_small) does not fit the model " \
+           f"(variant sosd, {cfg.model.num_classes} classes" in err and "mis-shaped" in err
+    # `sosd eval --checkpoint FILE`: a weights file whose config (metadata) is another variant's
+    from safetensors import safe_open
+    from safetensors.torch import load_file, save_file
+
+    src = run_dir / "checkpoints" / "step_0000000" / "model.safetensors"
+    with safe_open(str(src), "pt") as fh:
+        meta = fh.metadata()
+    c = json.loads(meta["sosd_config"])
+    c["model"]["variant"] = "depth_only"
+    meta["sosd_config"] = json.dumps(c)
+    bad = tmp_path / "model.safetensors"
+    save_file(load_file(str(src)), str(bad), metadata=meta)
+    rc, err = sosd_cli(capsys, "eval", "--checkpoint", bad, "--no-progress")
+    assert rc == 2 and f"checkpoint {bad}: its weights do not fit the model its own config describes (variant " \
+                       f"depth_only, {cfg.model.num_classes} classes" in err and "different checkpoints" in err
+
+
+def test_a_refused_resume_leaves_the_run_config_alone(tmp_path, capsys, run):
+    run_dir, _ = run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    before = (copy / "config.yaml").read_text()
+    other = train_yaml(tmp_path)
+    d = yaml.safe_load(other.read_text())
+    d["model"]["variant"], d["train"]["out_dir"], d["train"]["name"] = "mtl", str(tmp_path), "copy"
+    other.write_text(yaml.safe_dump(d))
+    rc, err = sosd_cli(capsys, "train", "--config", other, "--resume", copy, "--no-progress")
+    assert rc == 2 and "does not fit the model" in err
+    assert (copy / "config.yaml").read_text() == before  # a later `--resume copy` must still work
+
+
+def test_resume_of_a_run_without_a_finished_checkpoint(tmp_path, capsys):
+    run_dir = tmp_path / "runs" / "tiny"
+    (run_dir / "checkpoints" / ".step_0000001.tmp-999999").mkdir(parents=True)  # killed mid-write
+    rc, err = sosd_cli(capsys, "train", "--resume", run_dir)
+    assert rc == 2
+    assert f"run folder {run_dir} has no finished checkpoint yet" in err and "--overwrite" in err
+
+
+# ---------------------------------------------------------------------------------------------- config
+
+@pytest.mark.parametrize("edit,message", [
+    (lambda d: d["train"].update(stpes=d["train"].pop("steps")),
+     "{path}, line {line}: unknown config key 'train.stpes' (did you mean 'steps'?)"),
+    (lambda d: d["model"].update(lr=0.1),
+     "{path}, line {line}: unknown config key 'model.lr' (did you mean 'train.lr'? 'lr' belongs under another "
+     "section)"),
+    (lambda d: d.update(steps=3),
+     "{path}, line {line}: unknown config key 'steps' (did you mean 'train.steps'?"),
+    (lambda d: d["train"].update(steps="ten"),
+     "{path}, line {line}: config key 'train.steps' must be an integer, got 'ten'"),
+    (lambda d: d["model"].update(variant="sodd"),
+     "{path}, line {line}: config key 'model.variant' = 'sodd' is not one of semantic_only, depth_only, mtl, "
+     "sosd (did you mean 'sosd'?)"),
+])
+def test_config_with_an_unknown_or_mistyped_key(tmp_path, capsys, edit, message):
+    path = train_yaml(tmp_path)
+    d = yaml.safe_load(path.read_text())
+    edit(d)
+    path.write_text(yaml.safe_dump(d, sort_keys=False))
+    parts = message.split("config key '")[1].split("'")[0].split(".")
+    start = "  " * (len(parts) - 1) + parts[-1] + ":"  # yaml.safe_dump indents 2 spaces a level
+    line = next(i for i, ln in enumerate(path.read_text().splitlines(), 1) if ln.startswith(start))
+    rc, err = sosd_cli(capsys, "train", "--config", path, "--no-progress")
+    assert rc == 2 and message.format(path=path, line=line) in err, err
+
+
+def test_config_file_that_is_not_yaml_text(tmp_path, capsys):
+    path = tmp_path / "c.yaml"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + os.urandom(64))  # an image saved under a .yaml name
+    rc, err = sosd_cli(capsys, "train", "--config", path)
+    assert rc == 2 and f"config file {path} is not a text (UTF-8) file: byte 0 is b'\\x89'; expected YAML" in err
+    path.write_text("train: {steps: 3\n")
+    rc, err = sosd_cli(capsys, "train", "--config", path)
+    assert rc == 2 and f"config file {path} is not valid YAML" in err
+    with pytest.raises(ConfigError, match=r"train.steps' must be an integer, got inf"):
+        sosd.config.load_config(None, ["train.steps=.inf"])
+
+
+# ------------------------------------------------------------------------------------ image too small
+
+def test_image_too_small_for_the_network(tmp_path, capsys, run):
+    run_dir, _ = run
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(small)
+    # sosd predict --native-size: runs at the image's own size
+    rc, err = sosd_cli(capsys, "predict", "--checkpoint", run_dir, small, "--native-size", "--out", tmp_path / "o",
+                       "--no-progress")
+    assert rc == 2
+    assert "is 20x24 px, too small for the network at its own size (native size): each side must be at least " \
+           "32 px" in err and "no --native-size" in err
+    assert not list((tmp_path / "o").glob("small*"))
+    # without --native-size the model resizes it to its training size: fine
+    rc, _ = sosd_cli(capsys, "predict", "--checkpoint", run_dir, small, "--out", tmp_path / "o", "--no-progress")
+    assert rc == 0
+    # the Python API: a SOSDError (and the model's InputSizeError), naming the file when given a path
+    p = sosd.load(run_dir, native_size=True)
+    with pytest.raises(SOSDError, match=f"image {small} is 20x24 px, too small"):
+        p.predict(small)
+    with pytest.raises(InputSizeError, match="the image is 20x24 px"):
+        p.predict(np.zeros((20, 24, 3), np.uint8))
+    with pytest.raises(SOSDError, match=r"image #1 of 2 is 31x40 px"):
+        p.predict_batch([np.zeros((40, 40, 3), np.uint8), np.zeros((31, 40, 3), np.uint8)])
+    # a training size below the minimum is refused when the config is read
+    rc, err = sosd_cli(capsys, "train", "--config", train_yaml(tmp_path), "data.height=16")
+    assert rc == 2 and "config key 'data.height' = 16 is too small for the network: each side must be at " \
+                       "least 32 px" in err
+    # a dataset stored (and trained) at a size below the minimum: named before training starts
+    from sosd.data.factory import check_first_sample
+    from sosd.data.folder import FolderDataset
+
+    root = write_folder(tmp_path / "f")  # 30x40 images
+    with pytest.raises(DataError, match=r"the training set, first sample \(id a\): 30x40 px is too small"):
+        check_first_sample(FolderDataset(root), "the training set")
+
+
+def test_predict_names_the_image_that_is_too_small(tmp_path, capsys, run):
+    run_dir, _ = run
+    small = tmp_path / "small.png"
+    Image.fromarray(np.zeros((20, 24, 3), np.uint8)).save(small)
+    rc, err = sosd_cli(capsys, "predict", "--checkpoint", run_dir, small, "--native-size", "--out", tmp_path / "o",
+                       "--no-progress")
+    assert rc == 2 and f"image {small} is 20x24 px, too small for the network" in err
+
+
+def test_eval_at_a_size_too_small_for_the_network(capsys, run):
+    run_dir, _ = run
+    rc, err = sosd_cli(capsys, "eval", "--checkpoint", run_dir, "--height", 16, "--no-progress")
+    assert rc == 2 and "too small for the network" in err
+
+
+# --------------------------------------------------------------------------------- prediction files
+
+def test_truncated_prediction_file(tmp_path, capsys):
+    from sosd.config import DataConfig
+    from sosd.data import build_dataset
+    from sosd.eval.prediction_files import write_prediction
+
+    ds = build_dataset(DataConfig(dataset="synthetic", preset="indoor", val_size=1, height=24, width=32), "test")
+    s = ds.sample(0)
+    preds = tmp_path / "preds"
+    depth, _ = write_prediction(preds, s.id, s.target, np.where(s.labels == 255, 0, s.labels), "nyu")
+    depth.write_bytes(depth.read_bytes()[:60])
+    rc, err = sosd_cli(capsys, "eval", "--predictions", preds, "--dataset", "synthetic", "--n", 1, "--height", 24,
+                       "--width", 32, "--no-progress")
+    assert rc == 2 and f"prediction file {depth} cannot be read as an image" in err
+
+
+# ---------------------------------------------------------------------------- checks before any work
+
+def test_check_first_sample_names_the_set_and_the_file(tmp_path):
+    """What a Trainer can run on each split before its first step (see the loop.py patch in the report)."""
+    from sosd.data.factory import check_first_sample
+    from sosd.data.folder import FolderDataset
+
+    root = write_folder(tmp_path / "f")
+    p = root / "train" / "depth" / "a.png"
+    Image.fromarray(np.zeros((30, 40), np.uint8)).save(p)
+    ds = FolderDataset(root, height=48, width=64)
+    with pytest.raises(DataError, match=f"the training set \\(folder, split 'train'\\), first sample: {p}: image "
+                                        f"mode L"):
+        check_first_sample(ds, "the training set (folder, split 'train')")
+    write_folder(tmp_path / "g")
+    check_first_sample(FolderDataset(tmp_path / "g", height=48, width=64), "the training set")  # fine
+    with pytest.raises(DataError, match="label ids \\[1, 2\\] outside the class table 0..0"):
+        check_first_sample(FolderDataset(tmp_path / "g", height=48, width=64), "the training set", num_classes=1)
