@@ -78,6 +78,9 @@ DATASETS = {
 def build(cfg, split: str, train: bool = False, seed: int = 0):
     if cfg.dataset not in DATASETS:
         raise DataError(f"unknown dataset '{cfg.dataset}'; choose one of {', '.join(DATASETS)}")
+    if cfg.dataset != "synthetic" and not str(cfg.root).strip():
+        raise DataError(f"data.root is not set: the {cfg.dataset} dataset needs data.root=<path> "
+                        "(see docs/data.md for the layout)")
     return DATASETS[cfg.dataset](cfg, split, train, seed)
 
 
