@@ -4,6 +4,7 @@ from __future__ import annotations
 import torch
 from tqdm import tqdm
 
+from sosd.data.sample import to_tensors
 from sosd.eval.metrics import SceneMetrics
 
 
@@ -47,17 +48,21 @@ def evaluate_model(model, dataset, depth_protocol: str = "paper", batch_size: in
 @torch.no_grad()
 def prediction_rows(model, dataset, n: int, device="cpu") -> list[dict]:
     """Numpy arrays for the first ``n`` samples: image, target, valid, labels, pred depth, pred labels."""
+    was_training = model.training
     model.eval()
     rows = []
     for i in range(min(n, len(dataset))):
-        s = dataset.sample(i)
-        b = dataset[i]
+        s = dataset.sample(i)  # read once: the picture shows exactly what the model was given
+        if dataset.transform is not None:
+            s = dataset.transform(s, i)
+        b = to_tensors(s)
         out = model(b["image"][None].to(device), b["intrinsics"][None].to(device))
         rows.append({
             "sample": s,
             "depth": out["depth"][0, 0].cpu().numpy() if "depth" in out else None,
             "labels": out["semantic"][0].argmax(0).cpu().numpy() if "semantic" in out else None,
         })
+    model.train(was_training)
     return rows
 
 

@@ -130,7 +130,7 @@ class Trainer:
             raise SOSDError(f"the training set has {len(self.train_set)} samples, fewer than one batch of "
                             f"{t.batch_size}; lower train.batch_size")
         self.model = build_model(cfg.model)
-        if getattr(t, "sync_bn", False):
+        if t.sync_bn:
             # DDP: BatchNorm statistics over all ranks' micro-batches, not each rank's few samples. It matters
             # most in the semantic-to-depth unit: the BatchNorm ending each area branch carries the dataset's
             # focal-length / area scale of eq. (3) in its statistics; per-rank statistics on small per-GPU
@@ -138,11 +138,11 @@ class Trainer:
             self.model = distributed.convert_sync_bn(self.model, self.device)
         self.model = self.model.to(self.device)
         self.strategy = build_strategy(t)
-        if self.world > 1 and not getattr(self.strategy, "supports_ddp", True):
+        if self.world > 1 and not self.strategy.supports_ddp:
             raise SOSDError(f"train.strategy={t.strategy} computes task gradients itself and does not support "
                             f"multi-process (DDP) training; run it in one process (world size {self.world})")
         # mixed precision: autocast on the forward; fp16 also scales the loss (GradScaler)
-        self.amp = getattr(t, "amp", "none") or "none"
+        self.amp = t.amp
         self.scaler = distributed.make_scaler(self.device, self.amp, self.strategy)
         # DDP: one DistributedDataParallel wrapper per set of trainable parameters (EM: one per phase)
         self.replicas = distributed.Replicas(self.model, self.device) if self.world > 1 else None
@@ -323,7 +323,8 @@ class Trainer:
                     if t.val_every and s.step % t.val_every == 0 and s.step < until:
                         self._maybe_best(self.validate())
                         self.model.train()
-                    if t.ckpt_every and s.step % t.ckpt_every == 0:
+                    # the final step's checkpoint is written once, by fit(), with the final metrics
+                    if t.ckpt_every and s.step % t.ckpt_every == 0 and s.step < t.steps:
                         self.save(f"step_{s.step:07d}")
                     if stopping or (self.world == 1 and stop.signal is not None):  # DDP: all ranks agree
                         self.save(f"step_{s.step:07d}")

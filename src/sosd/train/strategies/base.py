@@ -25,6 +25,7 @@ def task_losses(model, batch) -> dict[str, torch.Tensor]:
 
 class Strategy:
     name = "base"
+    supports_ddp = True  # False: computes task gradients itself (autograd.grad), which bypasses DDP
 
     def __init__(self, cfg):
         self.cfg = cfg  # the TrainConfig
