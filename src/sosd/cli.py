@@ -17,6 +17,10 @@ COMMANDS = {
     "model-info": ("sosd.models.info", "parameters and GFLOPs of each variant (Table 1 columns)"),
     "scenes": ("sosd.data.scenes_command", "write procedural scenes as PNGs and a contact sheet"),
     "ablate": ("sosd.ablation.command", "reproduce Tables 1-4: train every row over seeds, write tables"),
+    "study": ("sosd.ablation.study_command", "what holds of the paper's claims: converged, paired, multi-seed "
+              "verdicts"),
+    "probe": ("sosd.eval.probe_command", "measure what the semantic-to-depth unit learned against the "
+              "generator's ground truth (eq. 3)"),
     "data": ("sosd.data.command", "inspect a dataset: `data show` (contact sheet), `data check`"),
     "demo": ("sosd.demo", "a local web page: drop an image, see its depth map and segmentation"),
     "export": ("sosd.export.command", "export a checkpoint to ONNX (dynamic sizes) or TorchScript"),

@@ -72,11 +72,12 @@ class DataConfig:
     width: int = _f(640, "training/evaluation image width")
     train_size: int = _f(2000, "synthetic: number of training scenes")
     val_size: int = _f(64, "synthetic: number of held-out scenes (drawn from a different seed)")
-    seed: int = _f(0, "synthetic: scene seed (validation uses seed + 1_000_003)")
+    seed: int = _f(0, "synthetic: scene seed (test scenes use seed + 1_000_003, val scenes seed + 2_000_029)")
     focal_scale: list = _f([1.0, 1.0], "synthetic: range of a per-scene focal-length multiplier "
                                        "(1,1 = fixed intrinsics as in the public datasets)")
     train_split: str = _f("train", "split used for training")
-    val_split: str = _f("test", "split used for validation/evaluation (NYU: test, Cityscapes: val)")
+    val_split: str = _f("test", "split used for validation/evaluation (NYU: test, Cityscapes: val; synthetic: "
+                                "val for choosing, test for reporting)")
     nyu_depth: str = _f("depths", "NYU depth source: depths (inpainted) | rawDepths")
     nyu_classes: int = _f(40, "NYU class set: 40 (Gupta et al.) | 13 (MTAN-family)")
     augment: bool = _f(False, "paper augmentation: random scale, colour jitter, horizontal flip")

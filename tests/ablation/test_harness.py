@@ -46,3 +46,24 @@ def test_tiny_table_end_to_end_and_resume(tmp_path, capsys):
     assert main(args[:2] + ["3"] + args[3:]) == 0
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert len(list(runs.glob("*/metrics.json"))) == 10
+
+
+def test_learning_curve_mode(tmp_path, capsys):
+    """--curves K: every run scored K times on val, the table's figures from the test scenes, a Converged column
+    and a curves plot."""
+    cfg = tiny_config(tmp_path, steps=2)
+    dump_config(cfg, tmp_path / "base.yaml")
+    args = ["ablate", "--table", "2", "--config", str(tmp_path / "base.yaml"), "--seeds", "2", "--budget", "2",
+            "--curves", "2", "--out", str(tmp_path / "abl"), "--no-progress"]
+    assert main(args) == 0
+    assert "Converged on val" in capsys.readouterr().out
+    res = json.loads((tmp_path / "abl" / "synthetic-indoor" / "table2.json").read_text())
+    mtl = next(r for r in res["rows"] if r["key"] == "mtl")
+    assert [p["step"] for p in mtl["val_curves"][0]] == [1, 2] and mtl["convergence"]["converged"] is not None
+    run = tmp_path / "abl" / "synthetic-indoor" / "runs" / "mtl-seed0"
+    test = json.loads((run / "test_metrics.json").read_text())
+    assert mtl["miou/runs"][0] == pytest.approx(test["miou"])  # reported: test scenes, not the val curve's end
+    assert (run / "config.yaml").read_text().count("val_split: val") == 1  # the curve was scored on val
+    assert (tmp_path / "abl" / "synthetic-indoor" / "table2_curves.png").stat().st_size > 0
+    assert main(args[:-5] + ["--dataset", "nyuv2", "--root", str(tmp_path), "--curves", "2", "--out",
+                             str(tmp_path / "abl2"), "--no-progress"]) == 2

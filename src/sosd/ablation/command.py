@@ -30,6 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="train/evaluate at this size instead of the base config's (e.g. 64 128 for a quick CPU run)")
     p.add_argument("--threads", type=int, default=0,
                    help="torch threads per run (default: the base config's); 1 lets two ablations share 2 cores")
+    p.add_argument("--curves", type=int, default=0, metavar="K",
+                   help="learning-curve mode: score every run K times on the val scenes (synthetic datasets), "
+                        "report test-scene figures, mark rows that did not converge, plot the curves")
     p.add_argument("--out", default="results/ablation", help="output folder (default results/ablation)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
@@ -46,6 +49,11 @@ def run(args) -> int:
 
     table = TABLES[args.table]
     dataset = args.dataset or table.default_dataset
+    if args.curves and not dataset.startswith("synthetic"):
+        raise SOSDError("--curves needs a validation split apart from the reported one: synthetic datasets only "
+                        "(for NYU / Cityscapes validate on a held-out part of the training split)")
+    if args.curves < 0 or args.curves > args.budget:
+        raise SOSDError(f"--curves must be between 1 and --budget ({args.budget})")
     base = args.config
     extra = ([f"data.root={args.root}"] if args.root else []) + \
         ([f"data.height={args.size[0]}", f"data.width={args.size[1]}"] if args.size else []) + \
@@ -60,13 +68,20 @@ def run(args) -> int:
     if args.seeds < 1 or args.budget < 1:
         raise SOSDError("--seeds and --budget must be >= 1")
     out = Path(args.out) / dataset
-    result = run_table(table, dataset, args.seeds, args.budget, out, base, progress=not args.no_progress)
+    result = run_table(table, dataset, args.seeds, args.budget, out, base, progress=not args.no_progress,
+                       curves=args.curves)
     argv = sys.argv[sys.argv.index("ablate") + 1:] if "ablate" in sys.argv else []
     md = to_markdown(table, result, "sosd ablate " + " ".join(shlex.quote(a) for a in argv))
     stem = out / f"table{table.number}"
     stem.with_suffix(".md").write_text(md)
     stem.with_suffix(".json").write_text(json.dumps(result, indent=1))
     plot(table, result, stem.with_suffix(".png"))
+    if args.curves:
+        from sosd.ablation.study_report import plot_curves
+
+        plot_curves(result["rows"], {c.key: c.higher_is_better for c in table.columns},
+                    f"Table {table.number} on {dataset}: val learning curves, {args.budget} steps",
+                    Path(f"{stem}_curves.png"))
     print(md)
     print(f"wrote {stem}.md, .json, .png")
     return 0

@@ -18,13 +18,17 @@ from sosd.ablation.tables import DATASETS, SINGLE_TASK, Row, Table
 SEG_KEYS = {"miou", "mean_acc", "pixel_acc"}
 
 
-def row_config(table: Table, row: Row, dataset: str, seed: int, budget: int, out: Path, base: str | None):
+def row_config(table: Table, row: Row, dataset: str, seed: int, budget: int, out: Path, base: str | None,
+               curves: int = 0):
+    """The run's config. ``curves`` > 0: scored that many times on the val split during training (the
+    learning curve), the reported metrics then come from the test split (``test_metrics``)."""
     from sosd.config import load_config
 
+    curve_ov = ["data.val_split=val", f"train.val_every={max(1, budget // curves)}"] if curves else []
     ov = [f"model.variant={row.variant}", f"train.strategy={row.strategy}", f"train.steps={budget}",
           f"train.seed={seed}", f"train.name={row.key}-seed{seed}", f"train.out_dir={out / 'runs'}",
           "train.val_every=0", "train.best_metric=", f"train.ckpt_every={max(1, budget // 4)}",
-          *row.overrides]
+          *row.overrides, *curve_ov]
     return load_config(base or DATASETS[dataset], ov)
 
 
@@ -41,6 +45,25 @@ def run_row(cfg, progress: bool = False) -> dict:
     resume = str(run_dir) if same and (run_dir / "checkpoints" / "latest").is_file() else None
     fit(cfg, resume=resume, overwrite=resume is None, progress=progress)
     return json.loads(metrics_file.read_text())
+
+
+def test_metrics(cfg) -> dict:
+    """The finished run's metrics on the **test** split (its training validated on ``val``), computed once
+    and kept in ``test_metrics.json`` beside ``metrics.json``."""
+    from sosd.data import build_dataset
+    from sosd.eval.evaluate import evaluate_model
+    from sosd.train.checkpoint import load_model
+
+    run_dir = Path(cfg.train.out_dir) / cfg.train.name
+    path = run_dir / "test_metrics.json"
+    if path.is_file():
+        return json.loads(path.read_text())
+    model, _ = load_model(run_dir)
+    res = evaluate_model(model, build_dataset(cfg.data, "test"), cfg.eval.depth_protocol, cfg.eval.batch_size,
+                         progress=False)
+    res = {k: v for k, v in res.items() if isinstance(v, (int, float))}
+    path.write_text(json.dumps(res, indent=1))
+    return res
 
 
 def measure_inference(cfg, repeats: int = 5) -> dict:
@@ -97,9 +120,12 @@ def delta_m(multi: dict, single: dict, columns) -> float:
 
 
 def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, base: str | None = None,
-              progress: bool = True) -> dict:
-    """Train/collect every row x seed of ``table``; returns the aggregated results (also written)."""
+              progress: bool = True, curves: int = 0, tolerance: float = 0.02) -> dict:
+    """Train/collect every row x seed of ``table``; returns the aggregated results (also written).
+    ``curves`` > 0: the learning-curve mode (see ``row_config``), with each row's convergence on val."""
     from tqdm import tqdm
+
+    from sosd.eval.stats import converged
 
     tasks_needed = {"semantic" if c.key in SEG_KEYS else "depth" for c in table.columns}
     refs = [SINGLE_TASK[t] for t in sorted(tasks_needed)
@@ -110,13 +136,14 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
     bar = tqdm(jobs, desc=f"table {table.number}", disable=not progress)
     for row, seed in bar:
         bar.set_postfix(row=row.key, seed=seed)
-        cfg = row_config(table, row, dataset, seed, budget, out, base)
+        cfg = row_config(table, row, dataset, seed, budget, out, base, curves)
         res = run_row(cfg)
-        entry = {"metrics": res["metrics"], "train_seconds": res.get("train_seconds")}
+        entry = {"metrics": test_metrics(cfg) if curves else res["metrics"],
+                 "train_seconds": res.get("train_seconds"), "val_curve": res.get("val_curve", [])}
         if table.timing:
             entry.update(measure_inference(cfg))
         for label, ov in table.eval_overrides:
-            entry.setdefault("eval_sets", {})[label] = evaluate_on(cfg, ov)
+            entry.setdefault("eval_sets", {})[label] = evaluate_on(cfg, ov + (("data.val_split=test",) if curves else ()))
         per_run[(row.key, seed)] = entry
 
     def metric_of(entry, key, eval_set=None):
@@ -124,7 +151,7 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
         return src.get(key)
 
     result = {"table": table.number, "title": table.title, "dataset": dataset, "seeds": seeds,
-              "budget_steps": budget, "rows": []}
+              "budget_steps": budget, "curves": curves, "tolerance": tolerance, "rows": []}
     eval_sets = [label for label, _ in table.eval_overrides] or [None]
     for row in refs + rows:
         r = {"name": row.name, "key": row.key, "reference": row in refs, "paper": table.paper.get(row.key, {})}
@@ -137,6 +164,10 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
         if table.timing:
             r["ms"] = mean_std([per_run[(row.key, s)]["ms"] for s in range(seeds)])
             r["params_m"] = per_run[(row.key, 0)]["params_m"]
+        if curves:
+            r["val_curves"] = [per_run[(row.key, s)]["val_curve"] for s in range(seeds)]
+            r["convergence"] = converged(r["val_curves"], {c.key: c.higher_is_better for c in table.columns},
+                                         tolerance)
         r["train_seconds"] = mean_std([per_run[(row.key, s)]["train_seconds"] or float("nan") for s in range(seeds)])
         if table.number != "focal" and row.variant not in ("semantic_only", "depth_only"):
             dms = []
@@ -190,13 +221,19 @@ def to_markdown(table: Table, result: dict, command: str) -> str:
         head.append("Δm [%]")
     if table.timing:
         head += ["Inference (ms)", "Parameters (M)"]
+    if result.get("curves"):
+        head.append("Converged on val")
     paper_cols = [c for c in cols if any(c.key in p for p in table.paper.values())]
     head += [f"paper: {c.title}" for c in paper_cols]
     if table.timing:
         head += ["paper: ms", "paper: M"]
     lines = [f"## Table {table.number}: {table.title}", "",
              f"Dataset `{result['dataset']}`, {result['budget_steps']} optimiser steps per run, "
-             f"mean ± std over {result['seeds']} seeds (0..{result['seeds'] - 1}), identical data for every row.",
+             f"mean ± std over {result['seeds']} seeds (0..{result['seeds'] - 1}), identical data for every row."
+             + (f" Learning curves scored {result['curves']} times a run on the **val** scenes; the figures are "
+                f"on the **test** scenes. Converged: every metric of the mean val curve gained less than "
+                f"{result['tolerance'] * 100:.0f} % (relative) over the last quarter of the budget."
+                if result.get("curves") else ""),
              "", "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in result["rows"]:
         cells = [r["name"] + (" (reference)" if r["reference"] else "")]
@@ -207,6 +244,10 @@ def to_markdown(table: Table, result: dict, command: str) -> str:
             cells.append(_fmt(tuple(r["delta_m"]), 2) if "delta_m" in r else "-")
         if table.timing:
             cells += [_fmt(tuple(r["ms"]), 1), f"{r['params_m']:.2f}"]
+        if result.get("curves"):
+            conv = r["convergence"]
+            gains = ", ".join(f"{k} {v * 100:+.1f} %" for k, v in conv["gain"].items())
+            cells.append({True: "yes", False: "**NO**", None: "-"}[conv["converged"]] + (f" ({gains})" if gains else ""))
         cells += [str(r["paper"].get(c.key, "-")) for c in paper_cols]
         if table.timing:
             cells += [str(r["paper"].get("ms", "-")), str(r["paper"].get("params_m", "-"))]

@@ -4,15 +4,21 @@ from __future__ import annotations
 from sosd.errors import DataError
 
 
+SYNTHETIC_SPLIT_SEEDS = {"train": 0, "test": 1_000_003, "val": 2_000_029}
+
+
 def _synthetic(cfg, split, train, seed):
     from sosd.data.synthetic import SyntheticScenes
 
-    # held-out scenes come from a different seed stream, so they never repeat a training scene
+    # each split is its own seed stream, so no scene repeats across them: "val" scenes pick budgets,
+    # schedules and checkpoints, "test" scenes are the ones tables report (never used to choose anything)
+    if split not in SYNTHETIC_SPLIT_SEEDS:
+        raise DataError(f"synthetic scenes have the splits {', '.join(SYNTHETIC_SPLIT_SEEDS)}, not '{split}'")
     is_train = split == "train"
     return SyntheticScenes(
         preset=cfg.preset,
         size=cfg.train_size if is_train else cfg.val_size,
-        seed=cfg.seed if is_train else cfg.seed + 1_000_003,
+        seed=cfg.seed + SYNTHETIC_SPLIT_SEEDS[split],
         height=cfg.height,
         width=cfg.width,
         focal_scale=tuple(cfg.focal_scale),

@@ -45,6 +45,7 @@ class RunState:
     best: float | None = None
     skipped: int = 0
     history: list = field(default_factory=list)  # [{"step", "loss", "sem", "dep", "lr"}] at log points
+    val_curve: list = field(default_factory=list)  # [{"step", <metric>: value}] at each train.val_every
 
 
 def lr_factor(cfg, step: int) -> float:
@@ -171,7 +172,7 @@ class Trainer:
             return self.run_dir / "checkpoints" / name
         meta = {"step": s.step, "epoch": s.step // self.steps_per_epoch,
                 "em_phase": getattr(self.strategy, "phase", None), "best": s.best, "skipped": s.skipped,
-                "history": s.history, "metrics": metrics or {}}
+                "history": s.history, "val_curve": s.val_curve, "metrics": metrics or {}}
         path = ckpt.save_checkpoint(self.run_dir / "checkpoints", name, self.model, self.cfg,
                                     self.train_state(), meta, dataset_meta(self.train_set))
         if name != "best":
@@ -197,7 +198,7 @@ class Trainer:
         if state["rng_cuda"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["rng_cuda"])
         self.state = RunState(step=meta["step"], best=meta.get("best"), skipped=meta.get("skipped", 0),
-                              history=meta.get("history", []))
+                              history=meta.get("history", []), val_curve=meta.get("val_curve", []))
 
     # ------------------------------------------------------------------------------------------- steps
     def _loader(self, epoch: int, start: int):
@@ -321,7 +322,9 @@ class Trainer:
                                     **({"phase": self.strategy.phase} if hasattr(self.strategy, "phase") else {}),
                                     **{"img/s": f"{t.batch_size / dt:.1f}"})
                     if t.val_every and s.step % t.val_every == 0 and s.step < until:
-                        self._maybe_best(self.validate())
+                        metrics = self.validate()
+                        s.val_curve.append(curve_point(s.step, metrics))
+                        self._maybe_best(metrics)
                         self.model.train()
                     # the final step's checkpoint is written once, by fit(), with the final metrics
                     if t.ckpt_every and s.step % t.ckpt_every == 0 and s.step < t.steps:
@@ -332,6 +335,12 @@ class Trainer:
                         return "interrupted"
         bar.close()
         return "done"
+
+
+def curve_point(step: int, metrics: dict) -> dict:
+    """One point of the validation learning curve: the step and every numeric metric (no pixel counts)."""
+    return {"step": step, **{k: float(v) for k, v in metrics.items()
+                             if isinstance(v, (int, float)) and not k.startswith("n_")}}
 
 
 def dataset_meta(ds) -> dict:
@@ -392,6 +401,8 @@ def _fit(cfg: Config, resume: str | None, overwrite: bool, progress: bool) -> di
                                 f"sosd train --resume {run_dir}")
     train_s = time.perf_counter() - t0
     metrics = trainer.validate()  # DDP: every rank (sharded; the metrics are reduced across ranks)
+    if cfg.train.val_every:  # the learning curve ends at the final step
+        trainer.state.val_curve.append(curve_point(trainer.state.step, metrics))
     trainer.save(f"step_{trainer.state.step:07d}", metrics)
     trainer._maybe_best(metrics)
     if not main:  # DDP: predictions.png, metrics.json and the table come from rank 0
@@ -420,7 +431,7 @@ def finish_run(trainer: Trainer, metrics: dict, train_s: float) -> dict:
     summary = {"run": str(run_dir), "variant": cfg.model.variant, "strategy": cfg.train.strategy,
                "steps": s.step, "train_seconds": train_s, "skipped_batches": s.skipped,
                "first_logged_loss": first, "last_logged_loss": s.history[-1] if s.history else {},
-               "metrics": metrics, "loss_curve": s.history}
+               "metrics": metrics, "loss_curve": s.history, "val_curve": s.val_curve}
     (run_dir / "metrics.json").write_text(json.dumps(summary, indent=1))
     layout = "cityscapes" if trainer.val_set.target_kind == "disparity" else "nyu"
     print(f"\n{cfg.model.variant} ({cfg.train.strategy}), {s.step} steps in {train_s:.0f} s, evaluated on "

@@ -1,0 +1,163 @@
+"""Run the claims study (see ``study_plan``): train every run (in parallel processes, resumable run by run),
+choose the EM schedule on val, judge every claim on test with paired intervals over seeds.
+
+Each run lives in ``<out>/runs/<row>-b<steps>-seed<k>/`` (an ordinary run folder: ``sosd eval`` and
+TensorBoard work on it) with ``test_metrics.json`` beside its ``metrics.json``. A finished run is never
+retrained; an interrupted one resumes from its last checkpoint.
+"""
+from __future__ import annotations
+
+import math
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import redirect_stderr, redirect_stdout
+from pathlib import Path
+
+from sosd.ablation.study_plan import (MAIN_METRICS, SEG_METRICS, RunSpec, StudyConfig, run_config, schedule_row)
+
+# rough cost of a step relative to joint training (measured with benchmarks/train_step.py, small backbone):
+# EM back-propagates one task per step; GradNorm/MGDA/PCGrad-style methods need per-task gradients
+STEP_COST = {"single": 0.8, "em": 0.85, "joint": 1.0, "kendall": 1.0, "dwa": 1.0, "equal": 1.0}
+GRADIENT_METHOD_COST = 1.6
+
+
+def run_one(sc: StudyConfig, spec: RunSpec, out: str) -> dict:
+    """Train (or reuse, or resume) one run and evaluate it once on the test scenes."""
+    from sosd.ablation.harness import run_row, test_metrics
+
+    cfg = run_config(sc, spec, out)
+    run_dir = Path(out) / spec.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / "study.log", "a") as log, redirect_stdout(log), redirect_stderr(log):
+        summary = run_row(cfg)
+        test = test_metrics(cfg)
+    return {"name": spec.name, "preset": spec.preset, "row": spec.row.key, "row_name": spec.row.name,
+            "steps": spec.steps, "seed": spec.seed, "val": summary["metrics"], "val_curve": summary["val_curve"],
+            "test": test, "train_seconds": summary.get("train_seconds")}
+
+
+def _work(args):
+    torch_threads = 1  # one thread a run, runs in parallel: small models scale poorly across cores
+    import torch
+
+    torch.set_num_threads(torch_threads)
+    return run_one(*args)
+
+
+def run_specs(sc: StudyConfig, specs: list[RunSpec], out: Path, jobs: int, progress: bool) -> dict:
+    """Every spec's result (name -> dict), ``jobs`` runs at a time, finished runs read back."""
+    from tqdm import tqdm
+
+    results = {}
+    bar = tqdm(total=len(specs), desc="study runs", disable=not progress, dynamic_ncols=True)
+    if jobs <= 1:
+        for spec in specs:
+            bar.set_postfix_str(spec.name)
+            results[spec.name] = _work((sc, spec, str(out)))
+            bar.update(1)
+    else:
+        import multiprocessing
+
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_work, (sc, s, str(out))): s for s in specs}
+            for f in as_completed(futures):
+                results[futures[f].name] = f.result()
+                bar.set_postfix_str(futures[f].name)
+                bar.update(1)
+    bar.close()
+    return results
+
+
+def estimate_seconds(sc: StudyConfig, specs: list[RunSpec], jobs: int, step_s: dict) -> float:
+    """Wall-clock estimate: steps x measured joint step time per preset x the strategy's relative cost."""
+    total = 0.0
+    for s in specs:
+        cost = STEP_COST.get(s.row.strategy, GRADIENT_METHOD_COST)
+        total += s.steps * step_s[s.preset] * cost * 1.1  # + ~10 % validation and checkpoints
+    return total / max(1, jobs)
+
+
+def measure_step(sc: StudyConfig, preset: str, repeats: int = 3) -> float:
+    """Seconds of one joint training step (forward, backward, Adam) of the study's model at its size."""
+    import torch
+
+    from sosd.losses import depth_l1, semantic_ce
+    from sosd.models import build_model
+
+    cfg = run_config(sc, RunSpec(preset, schedule_row("step:1"), sc.budget, 0), "/tmp")
+    torch.set_num_threads(1)
+    torch.manual_seed(0)
+    m = build_model(cfg.model).train()
+    opt = torch.optim.Adam(m.parameters(), 1e-3)
+    h, w = cfg.data.height, cfg.data.width
+    x, k = torch.rand(cfg.train.batch_size, 3, h, w), torch.tensor([[500.0, 500.0, w / 2, h / 2]] * cfg.train.batch_size)
+    y = torch.randint(0, cfg.model.num_classes, (cfg.train.batch_size, h, w))
+    d = torch.rand(cfg.train.batch_size, 1, h, w) + 1
+    ts = []
+    for i in range(repeats + 1):
+        t = time.perf_counter()
+        out = m(x, k)
+        loss = semantic_ce(out["semantic"], y) + depth_l1(out["depth"], d, d > 0)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        if i:
+            ts.append(time.perf_counter() - t)
+    return sorted(ts)[len(ts) // 2]
+
+
+# ----------------------------------------------------------------------------------------- analysis
+def row_metrics(preset: str, row_key: str) -> dict:
+    """The main metrics a row is judged on (single-task rows: their own task's)."""
+    m = MAIN_METRICS[preset]
+    if row_key == "semantic_only":
+        return {k: v for k, v in m.items() if k in SEG_METRICS}
+    if row_key == "depth_only":
+        return {k: v for k, v in m.items() if k not in SEG_METRICS}
+    return m
+
+
+def choose_schedule(sc: StudyConfig, results: dict) -> tuple[str, dict]:
+    """The EM phase schedule with the best final **val** scores: mean over seeds of the signed relative change
+    of each main metric against the every-step schedule (Algorithm 1 as written), averaged over metrics."""
+    def val_of(schedule, key):
+        row = schedule_row(schedule).key
+        vals = [r["val"][key] for r in results.values()
+                if r["row"] == row and r["preset"] == "street" and r["steps"] == sc.budget and key in r["val"]]
+        return sum(vals) / len(vals) if vals else float("nan")
+
+    scores = {}
+    for s in sc.em_schedules:
+        rel = []
+        for key, higher in MAIN_METRICS["street"].items():
+            a, b = val_of(s, key), val_of("step:1", key)
+            rel.append(((a - b) if higher else (b - a)) / max(abs(b), 1e-12))
+        scores[s] = sum(rel) / len(rel)
+    finite = {s: v for s, v in scores.items() if not math.isnan(v)}
+    best = max(finite, key=lambda s: (finite[s], s == "step:1")) if finite else "step:1"
+    return best, scores
+
+
+def env_info() -> dict:
+    """The code commit and the machine: training is bit-reproducible on one machine, not across CPUs."""
+    import platform
+    import subprocess
+
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                                cwd=Path(__file__).parent).stdout.strip()
+        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
+                                    text=True, timeout=10, cwd=Path(__file__).parent).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = "", None
+    cpu = ""
+    try:
+        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
+    except OSError:
+        pass
+    return {"commit": commit, "dirty": dirty, "cpu_model": cpu or platform.processor(), "cores": os.cpu_count(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

@@ -1,0 +1,192 @@
+"""The claims study's analysis and outputs: verdicts with paired intervals, Δm with intervals, convergence of
+every row, the EM comparisons, Markdown, JSON and learning-curve plots."""
+from __future__ import annotations
+
+import math
+import statistics
+from pathlib import Path
+
+from sosd.ablation.harness import delta_m
+from sosd.eval.stats import NOT_RESOLVED, combine_verdicts, converged, mean_interval, paired
+from sosd.ablation.study import row_metrics
+from sosd.ablation.study_plan import StudyConfig, claims
+from sosd.ablation.tables import TABLES
+
+DM_COLUMNS = {"street": TABLES["1"].columns, "indoor": TABLES["2"].columns + TABLES["3"].columns}
+METRIC_TITLE = {"miou": "mIoU", "disparity_mae_px": "disparity error [px]", "rel": "rel"}
+
+
+def _runs(results: dict, preset: str, row: str, steps: int) -> dict[int, dict]:
+    return {r["seed"]: r for r in results.values() if r["preset"] == preset and r["row"] == row and r["steps"] == steps}
+
+
+def _paired_rows(results, preset, steps, a, b, key, higher, steps_b=None, seeds=None):
+    ra, rb = _runs(results, preset, a, steps), _runs(results, preset, b, steps_b or steps)
+    common = sorted(set(ra) & set(rb))
+    if not common:
+        return None
+    return paired([ra[s]["test"].get(key) for s in common], [rb[s]["test"].get(key) for s in common], higher)
+
+
+def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict) -> dict:
+    b = sc.budget
+    out = {"study_config": {k: getattr(sc, k) for k in sc.__dataclass_fields__}, "chosen_schedule": chosen.key,
+           "schedule_val_scores": schedule_scores, "rows": [], "claims": [], "em": [], "delta_m": []}
+    # rows: test means, convergence on val
+    for (preset, row, steps) in sorted({(r["preset"], r["row"], r["steps"]) for r in results.values()}):
+        runs = _runs(results, preset, row, steps)
+        any_run = next(iter(runs.values()))
+        metrics = row_metrics(preset, row if row in ("semantic_only", "depth_only") else "")
+        conv = converged([r["val_curve"] for r in runs.values()], metrics, sc.tolerance)
+        entry = {"preset": preset, "row": row, "name": any_run["row_name"], "steps": steps, "seeds": sorted(runs),
+                 "convergence": conv, "train_seconds": sum(r["train_seconds"] or 0 for r in runs.values()),
+                 "test": {}, "val_curves": {s: r["val_curve"] for s, r in runs.items()}}
+        for key in sorted({k for r in runs.values() for k in r["test"] if not k.startswith("n_")}):
+            vals = [runs[s]["test"].get(key) for s in sorted(runs)]
+            entry["test"][key] = {"mean": statistics.fmean(v for v in vals if v is not None), "runs": vals}
+        out["rows"].append(entry)
+    # claims: paired per seed at the budget, and again at twice the budget
+    for c in claims(chosen):
+        at_b = _paired_rows(results, c["preset"], b, c["better"], c["worse"], c["metric"], c["higher_is_better"])
+        at_2b = _paired_rows(results, c["preset"], 2 * b, c["better"], c["worse"], c["metric"],
+                             c["higher_is_better"])
+        if at_b is None:
+            continue
+        verdict = combine_verdicts(at_b.verdict, at_2b.verdict) if at_2b else at_b.verdict
+        out["claims"].append({**c, "at_budget": at_b.to_dict(), "at_double": at_2b.to_dict() if at_2b else None,
+                              "verdict": verdict, "flipped": bool(at_2b and at_2b.verdict != at_b.verdict)})
+    # Δm of every multi-task row against the single-task rows of the same seed (test scenes)
+    for preset in ("street", "indoor"):
+        for steps in (b, 2 * b):
+            sem, dep = _runs(results, preset, "semantic_only", steps), _runs(results, preset, "depth_only", steps)
+            for row in sorted({r["row"] for r in results.values() if r["preset"] == preset and r["steps"] == steps}
+                              - {"semantic_only", "depth_only"}):
+                runs = _runs(results, preset, row, steps)
+                dms = [delta_m(runs[s]["test"], {**{k: v for k, v in sem[s]["test"].items()},
+                                                 **{k: v for k, v in dep[s]["test"].items() if k not in
+                                                    ("miou", "mean_acc", "pixel_acc")}}, DM_COLUMNS[preset])
+                       for s in sorted(runs) if s in sem and s in dep]
+                if dms:
+                    m, lo, hi = mean_interval(dms)
+                    out["delta_m"].append({"preset": preset, "row": row, "steps": steps, "mean": m, "lo": lo,
+                                           "hi": hi, "runs": dms})
+    # EM made fair: ESOSD vs SOSD at equal optimiser steps, and at equal updates per task
+    for label, key_a, steps_a in (("equal optimiser steps", chosen.key, b),
+                                  ("equal updates per task", chosen.key + "_equal", 2 * b)):
+        for metric, higher in (("miou", True), ("disparity_mae_px", False)):
+            p = _paired_rows(results, "street", steps_a, key_a, "sosd", metric, higher, steps_b=b)
+            if p:
+                out["em"].append({"comparison": label, "metric": metric, "esosd_steps": steps_a, "sosd_steps": b,
+                                  **p.to_dict()})
+    return out
+
+
+def _ci(p: dict, scale: float, digits: int) -> str:
+    if p is None or p["n"] == 0:
+        return "-"
+    if math.isnan(p["lo"]):
+        return f"{p['mean'] * scale:+.{digits}f} (n={p['n']})"
+    return f"{p['mean'] * scale:+.{digits}f} [{p['lo'] * scale:+.{digits}f}, {p['hi'] * scale:+.{digits}f}]"
+
+
+def row_name(analysis: dict, key: str) -> str:
+    return next((r["name"] for r in analysis["rows"] if r["row"] == key), key)
+
+
+def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> str:
+    sc = analysis["study_config"]
+    b = sc["budget"]
+    lines = ["# What holds of the paper's claims (scene generator)", "",
+             f"{sc['seeds']} seeds per row; every run {b} optimiser steps (and again {2 * b} for the budget check), "
+             f"cosine learning rate from {sc['lr']} to 0, street {sc['street_size'][0]}×{sc['street_size'][1]}, "
+             f"indoor {sc['indoor_size'][0]}×{sc['indoor_size'][1]}, small backbone. Curves and every choice on "
+             f"{sc['eval_size']} **val** scenes; every number below on {sc['eval_size']} **test** scenes.",
+             "",
+             "Each claim is a **paired difference per seed** (same seed = same initial weights and data order), "
+             "as the improvement of the row the paper ranks ahead (positive = the paper's direction), with its "
+             "95 % paired t interval (`scipy.stats.ttest_rel`). **holds**: the interval excludes 0 in the paper's "
+             "direction; **reversed**: it excludes 0 the other way; **not resolved**: it contains 0, or the verdict "
+             f"changes between {b} and {2 * b} steps.", "",
+             f"EM phase schedule chosen on val: **{row_name(analysis, analysis['chosen_schedule'])}** "
+             f"(val scores relative to every-step switching: "
+             + ", ".join(f"{k} {v * 100:+.2f} %" for k, v in analysis["schedule_val_scores"].items()) + ").", "",
+             "| Table | Metric | Paper: better > worse (paper figures) | Improvement at "
+             f"{b} steps [95 % CI] | at {2 * b} steps [95 % CI] | Verdict |", "|---|---|---|---|---|---|"]
+    for c in analysis["claims"]:
+        pb, pw = c["paper"]
+        lines.append(f"| {c['table']} | {c['title']} | {row_name(analysis, c['better'])} > "
+                     f"{row_name(analysis, c['worse'])} ({pb} vs {pw}) | {_ci(c['at_budget'], c['scale'], c['digits'] + 1)} "
+                     f"| {_ci(c['at_double'], c['scale'], c['digits'] + 1)} | **{c['verdict']}**"
+                     f"{' (flips with the budget)' if c['flipped'] else ''} |")
+    counts = {v: sum(c["verdict"] == v for c in analysis["claims"]) for v in ("holds", "reversed", NOT_RESOLVED)}
+    lines += ["", "Verdicts: " + ", ".join(f"{n} {v}" for v, n in counts.items()), ""]
+    if analysis["delta_m"]:
+        lines += ["## Δm (multi-task gain over the single-task rows of the same seed, %, test scenes)", "",
+                  "| Preset | Row | Steps | Δm [95 % CI] |", "|---|---|---|---|"]
+        for d in analysis["delta_m"]:
+            ci = f"[{d['lo']:+.2f}, {d['hi']:+.2f}]" if not math.isnan(d["lo"]) else ""
+            lines.append(f"| {d['preset']} | {row_name(analysis, d['row'])} | {d['steps']} | {d['mean']:+.2f} {ci} |")
+        lines.append("")
+    if analysis["em"]:
+        lines += ["## EM made fair: ESOSD-Net minus SOSD-Net (improvement, test scenes)", "",
+                  "| Comparison | Metric | ESOSD steps | SOSD steps | Improvement [95 % CI] | Verdict |",
+                  "|---|---|---|---|---|---|"]
+        for e in analysis["em"]:
+            scale, dg = (100.0, 2) if e["metric"] == "miou" else (1.0, 3)
+            lines.append(f"| {e['comparison']} | {METRIC_TITLE.get(e['metric'], e['metric'])} | {e['esosd_steps']} | "
+                         f"{e['sosd_steps']} | {_ci(e, scale, dg)} | {e['verdict']} |")
+        lines.append("")
+    lines += ["## Rows: test means and convergence on val", "",
+              f"Converged: every main metric of the mean-over-seeds val curve gained less than "
+              f"{sc['tolerance'] * 100:.0f} % (relative) over the last quarter of the budget.", "",
+              "| Preset | Row | Steps | mIoU [%] | disparity [px] / rel | Gain over last quarter | Converged | "
+              "CPU s (all seeds) |", "|---|---|---|---|---|---|---|---|"]
+    for r in analysis["rows"]:
+        t = r["test"]
+        dep = "disparity_mae_px" if r["preset"] == "street" else "rel"
+        miou = f"{t['miou']['mean'] * 100:.1f}" if "miou" in t and r["row"] != "depth_only" else "-"
+        dv = f"{t[dep]['mean']:.3f}" if dep in t and r["row"] != "semantic_only" else "-"
+        conv = r["convergence"]
+        gain = ", ".join(f"{METRIC_TITLE.get(k, k)} {v * 100:+.1f} %" for k, v in conv["gain"].items())
+        mark = {True: "yes", False: "**NO**", None: "-"}[conv["converged"]]
+        lines.append(f"| {r['preset']} | {r['name']} | {r['steps']} | {miou} | {dv} | {gain} | {mark} | "
+                     f"{r['train_seconds']:.0f} |")
+    lines += ["", f"CPU time of the study's training runs (sum over runs): {cpu_seconds / 3600:.2f} h.",
+              f"Code: `{env.get('commit', '')[:12]}`{' (with local changes)' if env.get('dirty') else ''}; machine: "
+              f"{env.get('cpu_model')}, {env.get('cores')} cores, torch {env.get('torch')} dispatching to "
+              f"{env.get('cpu_capability')}; {env.get('date')}.", "", f"Command: `{command}`", ""]
+    return "\n".join(lines)
+
+
+def plot_curves(rows: list[dict], metrics: dict, title: str, path: Path) -> bool:
+    """One panel per metric (key -> higher is better): each row's mean val curve over seeds, min-max band.
+    A row is a dict with "name", "val_curves" (list, or dict seed -> curve) and "convergence"."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    if not rows:
+        return False
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    for ax, (key, higher) in zip(axes[0], metrics.items()):
+        for r in rows:
+            curves = r["val_curves"].values() if isinstance(r["val_curves"], dict) else r["val_curves"]
+            curves = [c for c in curves if c and key in c[0]]
+            if not curves:  # a single-task row has no curve for the other task's metric
+                continue
+            xs = sorted({p["step"] for c in curves for p in c})
+            per = [[p[key] for c in curves for p in c if p["step"] == x] for x in xs]
+            late = r.get("convergence", {}).get("converged") is False
+            line, = ax.plot(xs, [statistics.fmean(v) for v in per], marker=".",
+                            label=r["name"] + (" (not converged)" if late else ""))
+            ax.fill_between(xs, [min(v) for v in per], [max(v) for v in per], alpha=0.15, color=line.get_color())
+        ax.set_xlabel("optimiser step")
+        ax.set_title(f"{METRIC_TITLE.get(key, key)} on val ({'higher' if higher else 'lower'} is better)", fontsize=9)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=7)
+    fig.suptitle(title + " (mean over seeds, band: min-max)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True

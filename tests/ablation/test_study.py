@@ -1,0 +1,114 @@
+"""The claims study: paired intervals by hand, verdicts, convergence, schedule choice, and the quick study end
+to end (every part, resumed without retraining).
+
+Run: .venv/bin/python -m pytest tests/ablation/test_study.py -q
+"""
+import json
+
+import pytest
+
+from sosd.eval.stats import HOLDS, NOT_RESOLVED, REVERSED, combine_verdicts, converged, mean_interval, paired
+from sosd.ablation.study import choose_schedule
+from sosd.ablation.study_plan import StudyConfig, claims, phase_one, phase_two, schedule_row
+from sosd.cli import main
+
+
+def test_paired_t_interval_by_hand():
+    a = [1.0, 2.0, 3.0, 4.0, 5.5]
+    b = [0.5, 1.2, 2.1, 3.6, 4.4]
+    # differences 0.5 0.8 0.9 0.4 1.1: mean 0.74, sd sqrt(0.332 / 4), se sd / sqrt(5), t(0.975, 4) = 2.776445
+    half = 2.776445 * (0.332 / 4) ** 0.5 / 5 ** 0.5
+    p = paired(a, b, higher_is_better=True)
+    assert p.mean == pytest.approx(0.74)
+    assert (p.lo, p.hi) == (pytest.approx(0.74 - half, abs=1e-6), pytest.approx(0.74 + half, abs=1e-6))
+    assert p.verdict == HOLDS
+    # lower is better (an error metric): A's larger values are worse, the same interval mirrored
+    q = paired(a, b, higher_is_better=False)
+    assert (q.mean, q.verdict) == (pytest.approx(-0.74), REVERSED)
+    assert q.hi == pytest.approx(-p.lo)
+    # an interval that contains 0
+    assert paired([1.0, 2.0, 3.0], [1.5, 1.5, 2.9], True).verdict == NOT_RESOLVED
+    # the pairing matters: the same values unpaired would not resolve this
+    assert paired([10.0, 20.0, 30.0, 40.0], [9.9, 19.8, 29.9, 39.8], True).verdict == HOLDS
+    boot = paired(a, b, True, method="bootstrap")
+    assert boot.lo > 0 and boot.mean == pytest.approx(0.74)
+    with pytest.raises(ValueError):
+        paired([1.0], [1.0, 2.0], True)
+
+
+def test_verdict_helpers():
+    assert combine_verdicts(HOLDS, HOLDS) == HOLDS
+    assert combine_verdicts(HOLDS, NOT_RESOLVED) == NOT_RESOLVED
+    assert combine_verdicts(REVERSED, HOLDS) == NOT_RESOLVED
+    m, lo, hi = mean_interval([1.0, 2.0, 3.0])
+    assert m == 2.0 and lo == pytest.approx(2 - 4.302653 / 3 ** 0.5, abs=1e-5) and hi > 4
+
+
+def test_convergence_criterion():
+    rising = [[{"step": s, "miou": 0.1 * s / 100} for s in (100, 200, 300, 400)]]
+    flat = [[{"step": s, "miou": 0.5 + 0.001 * s / 100} for s in (100, 200, 300, 400)]]
+    assert converged(rising, {"miou": True}, 0.02)["converged"] is False  # +33 % over the last quarter
+    res = converged(flat, {"miou": True}, 0.02)
+    assert res["converged"] is True and res["from_step"] == 300 and res["gain"]["miou"] == pytest.approx(0.001 / 0.503)
+    # an error metric that still falls is not converged; one that rises (gets worse) is
+    falling = [[{"step": s, "rel": 1.0 / s} for s in (100, 200, 300, 400)]]
+    assert converged(falling, {"rel": False}, 0.02)["converged"] is False
+    assert converged([[{"step": s, "rel": s} for s in (100, 200, 300, 400)]], {"rel": False}, 0.02)["converged"]
+
+
+def test_claims_cover_every_ordering_of_the_paper():
+    cs = claims(schedule_row("step:1"))
+    by_table = {t: [c for c in cs if c["table"] == t] for t in "1234"}
+    assert len(by_table["1"]) == 12   # 6 pairs on mIoU, 6 on disparity
+    assert len(by_table["2"]) == 18   # 6 pairs x 3 metrics
+    assert all("esosd" in (c["better"], c["worse"]) for c in by_table["4"]) and len(by_table["4"]) == 6
+    c = next(c for c in by_table["1"] if c["metric"] == "disparity_mae_px" and {c["better"], c["worse"]} ==
+             {"esosd", "sosd"})
+    assert c["better"] == "esosd" and c["paper"] == (2.41, 2.58)
+    # the schedule chosen on val stands in for the paper's ESOSD-Net
+    cs10 = claims(schedule_row("step:10"))
+    assert any(c["better"] == "esosd_step10" for c in cs10) and not any("esosd" in (c["better"], c["worse"]) for c in cs10)
+
+
+def test_schedule_chosen_on_val_only():
+    sc = StudyConfig(budget=10, em_schedules=("step:1", "step:10"))
+
+    def run(row, miou, disp, test_miou):
+        return {"row": row, "preset": "street", "steps": 10, "val": {"miou": miou, "disparity_mae_px": disp},
+                "test": {"miou": test_miou}}
+    results = {"a": run("esosd", 0.50, 1.0, 0.9), "b": run("esosd_step10", 0.55, 1.0, 0.1)}
+    best, scores = choose_schedule(sc, results)
+    assert best == "step:10" and scores["step:10"] == pytest.approx(0.05)  # the test numbers play no part
+
+
+def test_plan_counts():
+    sc = StudyConfig()
+    first = phase_one(sc)
+    # Table 1 rows without ESOSD (4) + Kendall, GradNorm, MGDA-UB + 4 EM schedules, 5 seeds
+    assert len(first) == (4 + 3 + 4) * 5
+    later = phase_two(sc, schedule_row("step:10"))
+    indoor = [s for s in later if s.preset == "indoor" and s.steps == sc.budget]
+    assert {s.row.key for s in indoor} == {"semantic_only", "depth_only", "mtl", "sosd", "esosd_step10"}
+    assert {s.steps for s in later if s.row.key == "esosd_step10_equal"} == {2 * sc.budget}
+
+
+def test_quick_study_end_to_end(tmp_path, capsys):
+    args = ["study", "--quick", "--out", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), "--jobs", "1",
+            "--no-progress"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "estimated" in out and "EM schedule chosen on val scenes" in out
+    res = json.loads((tmp_path / "res" / "study.json").read_text())
+    assert res["env"]["cpu_capability"] and res["env"]["torch"]
+    assert {c["verdict"] for c in res["claims"]} <= {HOLDS, REVERSED, NOT_RESOLVED} and len(res["claims"]) >= 60
+    assert all(c["at_budget"]["n"] == 2 and c["at_double"]["n"] == 2 for c in res["claims"])
+    row = next(r for r in res["rows"] if r["row"] == "mtl" and r["preset"] == "street" and r["steps"] == 4)
+    assert [p["step"] for p in row["val_curves"]["0"]] == [2, 4]  # scored on val every budget / val_points
+    assert (tmp_path / "res" / "curves_street.png").stat().st_size > 0
+    md = (tmp_path / "res" / "claims.md").read_text()
+    assert "| Table | Metric |" in md and "Converged" in md
+    # resumed: nothing retrained, the same numbers
+    stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "runs").glob("*/metrics.json")}
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    assert json.loads((tmp_path / "res" / "study.json").read_text())["claims"] == res["claims"]
