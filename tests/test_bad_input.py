@@ -405,7 +405,7 @@ def test_image_too_small_for_the_network(tmp_path, capsys, run):
     assert rc == 2 and "config key 'data.height' = 16 is too small for the network: each side must be at " \
                        "least 32 px" in err
     # a dataset stored (and trained) at a size below the minimum: named before training starts
-    from sosd.data.factory import check_first_sample
+    from sosd.data.checks import check_first_sample
     from sosd.data.folder import FolderDataset
 
     root = write_folder(tmp_path / "f")  # 30x40 images
@@ -449,7 +449,7 @@ def test_truncated_prediction_file(tmp_path, capsys):
 
 def test_check_first_sample_names_the_set_and_the_file(tmp_path):
     """What a Trainer can run on each split before its first step (see the loop.py patch in the report)."""
-    from sosd.data.factory import check_first_sample
+    from sosd.data.checks import check_first_sample
     from sosd.data.folder import FolderDataset
 
     root = write_folder(tmp_path / "f")
