@@ -272,7 +272,7 @@ def test_dataloader_worker_errors_print_no_worker_traceback(tmp_path, capsys):
 
 def test_checkpoint_of_another_variant_or_class_count(tmp_path, capsys, run):
     from sosd.models import SOSDNet
-    from sosd.train.checkpoint import save_weights
+    from sosd.checkpoint import save_weights
 
     run_dir, cfg = run
     copy = tmp_path / "copy"

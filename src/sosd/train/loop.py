@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from sosd import checkpoint as ckpt
 from sosd.config import Config, dump_config
 from sosd.errors import SOSDError
-from sosd.train import checkpoint as ckpt
 from sosd.train import distributed
 from sosd.train.strategies import build_strategy
 from sosd.train.strategies.em import release
