@@ -50,6 +50,7 @@ image size scales with ``fx``.
 
 Speed: vectorised numpy, no per-pixel Python; shading runs on row blocks that stay in cache. About 10 ms
 per 256x512 street scene and 15 ms per 480x640 indoor scene on one core (``benchmarks/data.py``).
+
 Modules, one per stage: :mod:`.presets` (classes, size distributions, cameras), :mod:`.materials`
 (object templates, colours, patterns), :mod:`.scene` (parts, objects, light, random draws),
 :mod:`.layout` (indoor rooms, streets), :mod:`.camera` (rays, background depth), :mod:`.raster` (z-buffer
