@@ -45,7 +45,7 @@ def worker(target: str, seconds: int, counts_path: Path, artifacts: Path) -> Non
         import sosd.data.nyu_folders  # noqa: F401
         import sosd.eval.prediction_files  # noqa: F401
         import sosd.inference  # noqa: F401
-        import sosd.train.checkpoint  # noqa: F401
+        import sosd.checkpoint  # noqa: F401
     from tests.test_fuzz_readers import Readers
 
     work = Path(tempfile.mkdtemp(prefix="sosd-fuzz-"))

@@ -272,7 +272,7 @@ def test_dataloader_worker_errors_print_no_worker_traceback(tmp_path, capsys):
 
 def test_checkpoint_of_another_variant_or_class_count(tmp_path, capsys, run):
     from sosd.models import SOSDNet
-    from sosd.train.checkpoint import save_weights
+    from sosd.checkpoint import save_weights
 
     run_dir, cfg = run
     copy = tmp_path / "copy"
@@ -405,7 +405,7 @@ def test_image_too_small_for_the_network(tmp_path, capsys, run):
     assert rc == 2 and "config key 'data.height' = 16 is too small for the network: each side must be at " \
                        "least 32 px" in err
     # a dataset stored (and trained) at a size below the minimum: named before training starts
-    from sosd.data.factory import check_first_sample
+    from sosd.data.checks import check_first_sample
     from sosd.data.folder import FolderDataset
 
     root = write_folder(tmp_path / "f")  # 30x40 images
@@ -449,7 +449,7 @@ def test_truncated_prediction_file(tmp_path, capsys):
 
 def test_check_first_sample_names_the_set_and_the_file(tmp_path):
     """What a Trainer can run on each split before its first step (see the loop.py patch in the report)."""
-    from sosd.data.factory import check_first_sample
+    from sosd.data.checks import check_first_sample
     from sosd.data.folder import FolderDataset
 
     root = write_folder(tmp_path / "f")

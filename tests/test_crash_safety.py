@@ -27,10 +27,10 @@ from pathlib import Path
 import pytest
 import torch
 
+from sosd import checkpoint as ckpt
 from sosd.cli import main
 from sosd.config import dump_config
 from sosd.errors import SOSDError
-from sosd.train import checkpoint as ckpt
 from tests.conftest import tiny_config
 
 STEPS = 12

@@ -230,10 +230,10 @@ class Readers:
 
     def _config_and_checkpoint(self):
         """A tiny run's config.yaml and checkpoint (model.safetensors, train_state.pt, meta.json)."""
+        from sosd import checkpoint as ckpt
         from sosd.config import ConfigError, dump_config, load_config
         from sosd.errors import SOSDError
         from sosd.models import SOSDNet
-        from sosd.train import checkpoint as ckpt
         from sosd.train.loop import Trainer
         from tests.conftest import tiny_config
 

@@ -14,7 +14,7 @@ import torch
 import sosd
 from sosd.errors import SOSDError
 from sosd.hub import from_pretrained, save_pretrained
-from sosd.train.checkpoint import load_model
+from sosd.checkpoint import load_model
 from sosd.train.loop import fit
 from tests.conftest import tiny_config
 

@@ -5,7 +5,7 @@
     out = model.predict("photo.jpg")                   # or a PIL image / (H, W, 3) uint8 array
     out.depth, out.labels                              # (H, W) metres (or px disparity), (H, W) class ids
 """
-__version__ = "0.1.0"
+from sosd.version import __version__  # noqa: F401  (sosd.__version__)
 
 
 def load(checkpoint, device: str = "cpu", native_size: bool = False):

@@ -28,7 +28,7 @@ COMMANDS = {
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from sosd import __version__
+    from sosd.version import __version__
 
     parser = argparse.ArgumentParser(
         prog="sosd",

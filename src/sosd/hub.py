@@ -76,7 +76,7 @@ def model_card(cfg: Config, class_names: list[str], target_kind: str, metrics: d
     """The README.md of a pretrained folder (Markdown with YAML front matter)."""
     import yaml
 
-    from sosd import __version__
+    from sosd.version import __version__
 
     m, d, t = cfg.model, cfg.data, cfg.train
     name = repo_name or t.name
@@ -158,7 +158,7 @@ def save_pretrained(model_or_predictor, folder: str | Path, config: Config | Non
     Class names default to the synthetic preset's (else ``class i``), the target kind to ``disparity`` for
     street/Cityscapes data and ``depth`` otherwise. Returns the folder."""
     from sosd.inference import Predictor
-    from sosd.train.checkpoint import save_weights
+    from sosd.checkpoint import save_weights
 
     if isinstance(model_or_predictor, Predictor):
         model = model_or_predictor.model
@@ -186,7 +186,7 @@ def save_pretrained(model_or_predictor, folder: str | Path, config: Config | Non
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
-    from sosd import __version__
+    from sosd.version import __version__
 
     doc = {"library_name": "sosd", "sosd_version": __version__, "format_version": HUB_FORMAT_VERSION,
            "config": to_dict(config), "class_names": class_names, "target_kind": target_kind}
@@ -241,7 +241,7 @@ def _load_folder(folder: Path, device: str):
 
     from sosd.inference import Predictor
     from sosd.models import SOSDNet
-    from sosd.train.checkpoint import check_compatible
+    from sosd.checkpoint import check_compatible
 
     try:
         doc = json.loads((folder / CONFIG_FILE).read_text())

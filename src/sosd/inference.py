@@ -173,7 +173,7 @@ class Predictor:
 
 def load(checkpoint: str | Path, device: str = "cpu", native_size: bool = False) -> Predictor:
     """A :class:`Predictor` from a run folder, checkpoint folder or ``model.safetensors`` file."""
-    from sosd.train.checkpoint import load_model
+    from sosd.checkpoint import load_model
 
     model, cfg, meta = load_model(checkpoint, device, with_meta=True)
     return Predictor(model, cfg, meta, device, native_size)

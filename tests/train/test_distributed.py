@@ -374,8 +374,8 @@ def test_clear_errors_under_ddp(runs):
 # -------------------------------------------------------------------------------------------------- torchrun
 
 def test_torchrun_cli_two_processes_then_resume_in_one(tmp_path):
+    from sosd import checkpoint as ckpt
     from sosd.config import dump_config
-    from sosd.train import checkpoint as ckpt
     from sosd.train.loop import fit
 
     cfg = _cfg(tmp_path, "em", **{"train.ckpt_every": 2, "train.name": "two"})

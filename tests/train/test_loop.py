@@ -7,10 +7,10 @@ import json
 import pytest
 import torch
 
+from sosd import checkpoint as ckpt
 from sosd.cli import main
 from sosd.config import dump_config, load_config
 from sosd.errors import SOSDError
-from sosd.train import checkpoint as ckpt
 from sosd.train.loop import NonFiniteLoss, Trainer, fit
 from tests.conftest import tiny_config
 

@@ -90,7 +90,7 @@ def evaluate_on(cfg, data_overrides: tuple) -> dict:
     from sosd.config import apply_overrides
     from sosd.data import build_dataset
     from sosd.eval.evaluate import evaluate_model
-    from sosd.train.checkpoint import load_model
+    from sosd.checkpoint import load_model
 
     model, _ = load_model(Path(cfg.train.out_dir) / cfg.train.name)
     c = apply_overrides(cfg, list(data_overrides))

@@ -21,7 +21,8 @@ from collections import Counter
 
 import numpy as np
 
-from sosd.data.sample import IGNORE_INDEX, Sample
+from sosd.data.checks import sample_problems
+from sosd.data.sample import IGNORE_INDEX
 from sosd.errors import DataError, SOSDError
 
 DATASET_NAMES = ("nyuv2", "nyuv2_mtan", "nyud_mt", "cityscapes", "folder", "synthetic")
@@ -129,41 +130,6 @@ def show(args) -> int:
 
 
 # ------------------------------------------------------------------------------------------------ check
-
-def sample_problems(s: Sample, num_classes: int) -> list[str]:
-    """What is wrong with a loaded sample (empty list = fine)."""
-    out = []
-    img = s.image
-    if not isinstance(img, np.ndarray) or img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
-        out.append(f"image is {getattr(img, 'dtype', type(img))} {getattr(img, 'shape', '')} "
-                   f"(expected uint8 HxWx3)")
-        return out
-    hw = img.shape[:2]
-    for name, a, dt in (("target", s.target, np.float32), ("valid", s.valid, np.bool_),
-                        ("labels", s.labels, np.int64)):
-        if not isinstance(a, np.ndarray) or a.dtype != dt:
-            out.append(f"{name} dtype {getattr(a, 'dtype', type(a))} (expected {np.dtype(dt).name})")
-        if getattr(a, "shape", None) != hw:
-            out.append(f"{name} shape {getattr(a, 'shape', None)} (expected {hw}, the image's)")
-    if out:
-        return out
-    nonfinite = int(s.target.size - np.count_nonzero(np.isfinite(s.target)))
-    if nonfinite:
-        out.append(f"{nonfinite} NaN/inf {s.target_kind} values")
-    # depth must be > 0 where valid; a disparity of 0 is a valid measurement (Cityscapes p = 1: far away)
-    bad_t = s.valid & ~((s.target >= 0) if s.target_kind == "disparity" else (s.target > 0))
-    if bad_t.any():
-        op = "< 0" if s.target_kind == "disparity" else "<= 0"
-        out.append(f"{int(bad_t.sum())} valid pixels with {s.target_kind} {op}")
-    bad = (s.labels != IGNORE_INDEX) & ((s.labels < 0) | (s.labels >= num_classes))
-    if bad.any():
-        ids = sorted(int(v) for v in np.unique(s.labels[bad])[:10])
-        out.append(f"label ids {ids} outside the class table 0..{num_classes - 1}")
-    k = np.asarray(s.intrinsics)
-    if k.shape != (4,) or not np.all(np.isfinite(k)) or k[0] <= 0 or k[1] <= 0:
-        out.append(f"intrinsics {k.tolist()} (expected 4 finite numbers fx, fy > 0, cx, cy)")
-    return out
-
 
 def check(args) -> int:
     ds = build(args, *_size(args, (0, 0)))

@@ -88,30 +88,3 @@ def build(cfg, split: str, train: bool = False, seed: int = 0):
         raise DataError(f"data.root is not set: the {cfg.dataset} dataset needs data.root=<path> "
                         "(see docs/data.md for the layout)")
     return DATASETS[cfg.dataset](cfg, split, train, seed)
-
-
-MIN_SIDE = 32  # the network's smallest input side (sosd.models.sosd_net.MIN_INPUT_SIZE)
-
-
-def check_first_sample(ds, what: str, num_classes: int | None = None) -> None:
-    """Read sample 0 of ``ds`` and raise a DataError naming ``what`` (e.g. "the training set (folder,
-    split 'train')") and the file if it cannot be read, is malformed (the checks of ``sosd data check``),
-    or is smaller than the network accepts. For a check before any work starts: the rest of the set is
-    read during training (``sosd data check`` reads every sample)."""
-    from sosd.data.command import sample_problems
-    from sosd.errors import SOSDError
-
-    if len(ds) == 0:
-        raise DataError(f"{what} is empty")
-    try:
-        s = ds.sample(0)
-    except SOSDError as e:
-        raise DataError(f"{what}, first sample: {e}") from None
-    k = int(num_classes if num_classes is not None else ds.num_classes)
-    problems = sample_problems(s, k)
-    if problems:
-        raise DataError(f"{what}, first sample (id {s.id or 0}): {'; '.join(problems)}")
-    h, w = s.image.shape[:2]
-    if min(h, w) < MIN_SIDE:
-        raise DataError(f"{what}, first sample (id {s.id or 0}): {h}x{w} px is too small for the network "
-                        f"(each side must be at least {MIN_SIDE} px); set data.height and data.width")

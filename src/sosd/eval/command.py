@@ -151,7 +151,7 @@ def evaluate_checkpoint(args) -> dict:
     from sosd.eval.evaluate import evaluate_model
     from sosd.eval.predict import resolve_device
     from sosd.eval.prediction_files import format_for
-    from sosd.train.checkpoint import load_model, resolve
+    from sosd.checkpoint import load_model, resolve
 
     device = resolve_device(args.device)
     ckpt = resolve(args.checkpoint)
@@ -288,7 +288,7 @@ def run(args) -> int:
         raise SOSDError("say what to evaluate: --predictions DIR (offline) or --checkpoint CKPT")
     out, method = args.out, None
     if args.checkpoint:
-        from sosd.train.checkpoint import resolve
+        from sosd.checkpoint import resolve
 
         results = evaluate_checkpoint(args)
         ckpt = resolve(args.checkpoint)

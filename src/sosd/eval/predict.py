@@ -327,7 +327,7 @@ def write_outputs(out_dir: Path, stem: str, image: np.ndarray, pred, alpha: floa
 
 def _info(args, predictor, files: list[Path]) -> dict:
     from sosd.eval.prediction_files import format_for
-    from sosd.train.checkpoint import resolve
+    from sosd.checkpoint import resolve
 
     fmt = format_for(predictor.target_kind)
     return {

@@ -70,7 +70,7 @@ def verify(model, fmt: str, path: Path, height: int, width: int) -> list[tuple[s
 def run(args) -> int:
     from sosd.export import format_comparison
     from sosd.export.onnx_export import DEFAULT_OPSET, export_metadata, export_onnx
-    from sosd.train.checkpoint import load_model, resolve
+    from sosd.checkpoint import load_model, resolve
 
     model, cfg, meta = load_model(args.checkpoint, "cpu", with_meta=True)
     h = args.height or cfg.data.height

@@ -75,8 +75,8 @@ def example_inputs(model, height: int, width: int, batch: int = 1) -> tuple:
 
 def export_metadata(cfg, meta: dict | None, height: int, width: int, model=None, **extra) -> dict[str, str]:
     """String metadata stored with an exported model: what :class:`sosd.inference.Predictor` needs."""
-    import sosd
     from sosd.config import to_dict
+    from sosd.version import __version__
 
     meta = meta or {}
     class_names = meta.get("class_names")
@@ -89,7 +89,7 @@ def export_metadata(cfg, meta: dict | None, height: int, width: int, model=None,
         "target_kind": target_kind,
         "variant": cfg.model.variant,
         "export_size": f"{height}x{width}",
-        "sosd_version": sosd.__version__,
+        "sosd_version": __version__,
         "torch_version": torch.__version__,
     }
     if model is not None:

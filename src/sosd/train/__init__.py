@@ -1,1 +1,4 @@
-"""Training: the loop (loop.py), what to optimise (strategies/), checkpoints (checkpoint.py)."""
+"""Training: the loop (loop.py), what to optimise (strategies/), DDP (distributed.py).
+
+Checkpoints are written and read by :mod:`sosd.checkpoint`, which sits below training and evaluation.
+"""

@@ -46,7 +46,7 @@ def run(args) -> int:
 
     config = args.config
     if args.resume and not config:
-        from sosd.train.checkpoint import resolve
+        from sosd.checkpoint import resolve
 
         ck = resolve(args.resume)
         run_dir = ck.parent.parent if ck.parent.name == "checkpoints" else Path(args.resume)

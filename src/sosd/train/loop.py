@@ -24,9 +24,9 @@ from pathlib import Path
 import torch
 from tqdm import tqdm
 
+from sosd import checkpoint as ckpt
 from sosd.config import Config, dump_config
 from sosd.errors import SOSDError
-from sosd.train import checkpoint as ckpt
 from sosd.train import distributed
 from sosd.train.strategies import build_strategy
 from sosd.train.strategies.em import release
@@ -116,7 +116,7 @@ class Trainer:
                                 f"model.num_classes = {cfg.model.num_classes}; set model.num_classes="
                                 f"{ds.num_classes}")
         # bad data stops the run here, before any step: the first sample of each split is read and checked
-        from sosd.data.factory import check_first_sample
+        from sosd.data.checks import check_first_sample
 
         for name, split, ds in (("training", cfg.data.train_split, self.train_set),
                                 ("validation", cfg.data.val_split, self.val_set)):

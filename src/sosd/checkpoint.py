@@ -12,6 +12,10 @@ written checkpoint under a real name; ``latest`` (a one-line file, replaced atom
 Leftovers of a killed writer (``.<name>.tmp-<pid>``, ``.latest.tmp-<pid>``, ``.<name>.old-<pid>`` of a
 process that no longer runs) are removed by the next save; a failed write (e.g. a full disk) removes its
 temporary folder and leaves the previous checkpoints and ``latest`` untouched.
+
+Training writes checkpoints; evaluation, prediction, export, the Hub folders and the demo read them. So this
+module sits below all of them and imports none of them (only the config and, to rebuild a model,
+``sosd.models``); ``tests/test_import_layers.py`` keeps it that way.
 """
 from __future__ import annotations
 
