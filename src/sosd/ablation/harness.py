@@ -52,7 +52,7 @@ def test_metrics(cfg) -> dict:
     and kept in ``test_metrics.json`` beside ``metrics.json``."""
     from sosd.data import build_dataset
     from sosd.eval.evaluate import evaluate_model
-    from sosd.train.checkpoint import load_model
+    from sosd.checkpoint import load_model
 
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     path = run_dir / "test_metrics.json"

@@ -103,7 +103,7 @@ def run(args) -> int:
     from sosd.errors import SOSDError
     from sosd.eval.probe import ProbeConfig, probe_scenes
     from sosd.models import build_model
-    from sosd.train.checkpoint import load_model
+    from sosd.checkpoint import load_model
 
     pc = ProbeConfig(scenes=args.scenes, min_px=args.min_px)
     out = Path(args.out)
