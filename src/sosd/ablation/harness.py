@@ -62,8 +62,19 @@ def test_metrics(cfg) -> dict:
     res = evaluate_model(model, build_dataset(cfg.data, "test"), cfg.eval.depth_protocol, cfg.eval.batch_size,
                          progress=False)
     res = {k: v for k, v in res.items() if isinstance(v, (int, float))}
+    res["code_commit"] = code_commit()  # runs of one table may span sessions: each records its code
     path.write_text(json.dumps(res, indent=1))
     return res
+
+
+def code_commit() -> str:
+    import subprocess
+
+    try:
+        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
+                              cwd=Path(__file__).parent).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return ""
 
 
 def measure_inference(cfg, repeats: int = 5) -> dict:

@@ -146,13 +146,14 @@ def env_info() -> dict:
 
     import torch
 
+    from sosd.ablation.harness import code_commit
+
+    commit = code_commit()
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                                cwd=Path(__file__).parent).stdout.strip()
         dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
                                     text=True, timeout=10, cwd=Path(__file__).parent).stdout.strip())
     except (OSError, subprocess.SubprocessError):
-        commit, dirty = "", None
+        dirty = None
     cpu = ""
     try:
         cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")

@@ -11,7 +11,7 @@ scored every budget/8 steps on the generator's val scenes (learning curves, conv
 of the EM phase schedule) and once at the end on its test scenes (every reported number); every row
 again at twice the budget, and a claim whose verdict changes is "not resolved". Writes
 ``<out>/claims.md``, ``study.json`` (every seed's numbers and curves) and ``curves_<preset>.png``; run
-folders go to ``--runs`` (default runs/study).
+folders go to ``--runs`` (default results/study/runs; only their small files are kept in git).
 """
 from __future__ import annotations
 
@@ -33,7 +33,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--quick", action="store_true", help="tiny images, 4 steps, 2 seeds: a smoke test")
     p.add_argument("--estimate", action="store_true", help="print the plan and the estimated time, then stop")
     p.add_argument("--out", default="results/study", help="tables, JSON, plots (default results/study)")
-    p.add_argument("--runs", default="runs/study", help="run folders (default runs/study)")
+    p.add_argument("--runs", default="results/study/runs",
+                   help="run folders (default results/study/runs: their config.yaml, metrics.json and "
+                        "test_metrics.json are kept in git, so a fresh clone resumes the study where it stopped)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

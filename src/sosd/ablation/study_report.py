@@ -41,7 +41,8 @@ def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict) -> di
         entry = {"preset": preset, "row": row, "name": any_run["row_name"], "steps": steps, "seeds": sorted(runs),
                  "convergence": conv, "train_seconds": sum(r["train_seconds"] or 0 for r in runs.values()),
                  "test": {}, "val_curves": {s: r["val_curve"] for s, r in runs.items()}}
-        for key in sorted({k for r in runs.values() for k in r["test"] if not k.startswith("n_")}):
+        for key in sorted({k for r in runs.values() for k, v in r["test"].items()
+                           if isinstance(v, (int, float)) and not k.startswith("n_")}):
             vals = [runs[s]["test"].get(key) for s in sorted(runs)]
             entry["test"][key] = {"mean": statistics.fmean(v for v in vals if v is not None), "runs": vals}
         out["rows"].append(entry)
