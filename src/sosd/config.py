@@ -75,6 +75,9 @@ class DataConfig:
     seed: int = _f(0, "synthetic: scene seed (test scenes use seed + 1_000_003, val scenes seed + 2_000_029)")
     focal_scale: list = _f([1.0, 1.0], "synthetic: range of a per-scene focal-length multiplier "
                                        "(1,1 = fixed intrinsics as in the public datasets)")
+    size_scale: list = _f([1.0, 1.0], "synthetic: range of a log-uniform factor on each object's physical size, "
+                                      "drawn independently of its class ([0.5, 2.0]: the counterfactual where "
+                                      "size no longer follows class; 1,1 = the class's own sizes)")
     train_split: str = _f("train", "split used for training")
     val_split: str = _f("test", "split used for validation/evaluation (NYU: test, Cityscapes: val; synthetic: "
                                 "val for choosing, test for reporting)")
@@ -397,6 +400,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError("config key 'train.em.alpha' must hold 3 weights (one per branch, eq. 5)")
     if len(cfg.data.focal_scale) != 2 or cfg.data.focal_scale[0] > cfg.data.focal_scale[1]:
         raise ConfigError("config key 'data.focal_scale' must be [low, high] with low <= high")
+    if len(cfg.data.size_scale) != 2 or not 0 < cfg.data.size_scale[0] <= cfg.data.size_scale[1]:
+        raise ConfigError("config key 'data.size_scale' must be [low, high] with 0 < low <= high")
     for key in ("train.steps", "train.batch_size", "train.accum_steps", "train.em.switch_every"):
         sec, *rest = key.split(".")
         v = getattr(cfg, sec)

@@ -133,8 +133,9 @@ def _unclipped_objects(preset, n, seed=0, **kw):
     return out
 
 
+@pytest.mark.parametrize("size_scale", [(1.0, 1.0), (0.5, 2.0)], ids=["standard", "counterfactual"])
 @pytest.mark.parametrize("preset", ["indoor", "street"])
-def test_eq3_area_gives_depth(preset):
+def test_eq3_area_gives_depth(preset, size_scale):
     """eq. 3: d² = fx fy ΔXΔY / (ΔuΔv). Objects are silhouettes inside their ΔX×ΔY box, so the pixel count
     of a fully visible object is fx fy area_m2 / d² (area_m2 = fill·ΔXΔY) up to rasterisation: a part
     of Δu_p×Δv_p px covers between (⌊Δu_p⌋)(⌊Δv_p⌋) and (⌈Δu_p⌉)(⌈Δv_p⌉) pixel centres, so the error is below
@@ -142,7 +143,7 @@ def test_eq3_area_gives_depth(preset):
     Tolerance on the depth recovered by eq. 3, d = sqrt(fx fy area_m2 / n_px): 5 % for objects at least
     20 px wide and tall (thin parts such as legs and poles dominate the error below that; the measured
     worst case is 2.1 % indoor and 1.4 % street); median error below 1 %."""
-    pairs = _unclipped_objects(preset, 40 if preset == "indoor" else 30)
+    pairs = _unclipped_objects(preset, 40 if preset == "indoor" else 30, size_scale=size_scale)
     assert len(pairs) >= 25
     errs = []
     for s, o in pairs:
@@ -159,6 +160,33 @@ def test_eq3_area_gives_depth(preset):
     assert len(errs) >= 10
     assert max(errs) < 0.05, max(errs)
     assert np.median(errs) < 0.01
+
+
+def test_counterfactual_sizes_no_longer_follow_class():
+    """size_scale: each object's ΔX, ΔY times a factor independent of its class, from a stream of its own:
+    the class then explains much less of the physical area; the camera and the standard scenes are unchanged."""
+    def log_areas(**kw):
+        by_cls = {}
+        for i in range(40):
+            _, objs = render_scene("street", 0, i, 64, 128, return_objects=True, **kw)
+            for o in objs:
+                by_cls.setdefault(o["class_name"], []).append(np.log(o["width_m"] * o["height_m"]))
+        return by_cls
+
+    def within_class_share(by_cls):  # within-class variance / total variance of log ΔXΔY
+        allv = np.concatenate([np.asarray(v) for v in by_cls.values()])
+        within = sum(((np.asarray(v) - np.mean(v)) ** 2).sum() for v in by_cls.values())
+        return within / ((allv - allv.mean()) ** 2).sum()
+
+    std, cf = log_areas(), log_areas(size_scale=(0.5, 2.0))
+    assert within_class_share(cf) > 2 * within_class_share(std)
+    a = render_scene("street", 0, 3, 64, 128)
+    b = render_scene("street", 0, 3, 64, 128, size_scale=(1.0, 1.0))
+    assert np.array_equal(a.image, b.image)
+    c = render_scene("street", 0, 3, 64, 128, size_scale=(0.5, 2.0))
+    assert np.array_equal(a.intrinsics, c.intrinsics) and not np.array_equal(a.image, c.image)
+    with pytest.raises(ValueError, match="size_scale"):
+        render_scene("street", 0, 3, 64, 128, size_scale=(0.0, 2.0))
 
 
 def test_object_pixels_match_labels_and_depth():

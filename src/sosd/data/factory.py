@@ -22,6 +22,7 @@ def _synthetic(cfg, split, train, seed):
         height=cfg.height,
         width=cfg.width,
         focal_scale=tuple(cfg.focal_scale),
+        size_scale=tuple(cfg.size_scale),
         transform=_augment(cfg, train, seed),
     )
 

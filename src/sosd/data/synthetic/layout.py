@@ -19,7 +19,7 @@ from sosd.data.synthetic.scene import (_add_object, _finish, _i, _jitter, _Light
 
 # ------------------------------------------------------------------------------------------------ indoor
 
-def _build_indoor(rng, spec: PresetSpec, xr) -> _Scene:
+def _build_indoor(rng, spec: PresetSpec, xr, scale=None) -> _Scene:
     """A room; ``xr`` = (min, max) of X/Z over the placement field of view."""
     sc = _Scene()
     sc.preset = "indoor"
@@ -130,7 +130,7 @@ def _build_indoor(rng, spec: PresetSpec, xr) -> _Scene:
         if name == "clutter":
             w, hh = _u(rng, 0.1, 0.5), _u(rng, 0.1, 0.6)
         else:
-            w, hh = _size(rng, spec, name)
+            w, hh = _size(rng, spec, name, scale)
         for _ in range(25):
             # big furniture mostly stands back, near the walls
             d = _u(rng, max(1.0, 0.45 * zfar) if name in ("cabinet", "sofa") else 1.0, max(1.2, zfar))
@@ -149,7 +149,7 @@ def _build_indoor(rng, spec: PresetSpec, xr) -> _Scene:
 
 # ------------------------------------------------------------------------------------------------ street
 
-def _build_street(rng, spec: PresetSpec, xr) -> _Scene:
+def _build_street(rng, spec: PresetSpec, xr, scale=None) -> _Scene:
     """A street; ``xr`` = (min, max) of X/Z over the placement field of view."""
     sc = _Scene()
     sc.preset = "street"
@@ -239,7 +239,7 @@ def _build_street(rng, spec: PresetSpec, xr) -> _Scene:
     # vehicles on the road
     for name, n in (("car", int(_i(rng, 1, 9))), ("truck", int(_i(rng, 0, 3)))):
         for _ in range(n):
-            w, hh = _size(rng, spec, name)
+            w, hh = _size(rng, spec, name, scale)
             for _ in range(20):
                 d = logd(4.0)
                 xc = _u(rng, -wl + w / 2 + 0.2, wr - w / 2 - 0.2) if wl + wr > w + 0.5 else 0.0
@@ -259,7 +259,7 @@ def _build_street(rng, spec: PresetSpec, xr) -> _Scene:
 
     # people (mostly on sidewalks, some crossing)
     for _ in range(int(_i(rng, 0, 9))):
-        w, hh = _size(rng, spec, "person")
+        w, hh = _size(rng, spec, "person", scale)
         for _ in range(20):
             d = logd(3.0)
             on_road = rng.random() < 0.12
@@ -269,14 +269,14 @@ def _build_street(rng, spec: PresetSpec, xr) -> _Scene:
                 break
     # poles near the curb, some carrying a traffic sign
     for _ in range(int(_i(rng, 1, 8))):
-        w, hh = _size(rng, spec, "pole")
+        w, hh = _size(rng, spec, "pole", scale)
         for _ in range(20):
             d = logd(3.0)
             xc = sidewalk_x(w, (0.2, 0.8))
             if in_view(xc, d):
                 _add_object(sc, rng, spec, light, "pole", xc, d, ysw, w, hh)
                 if rng.random() < 0.45:
-                    sw, sh = _size(rng, spec, "traffic_sign")
+                    sw, sh = _size(rng, spec, "traffic_sign", scale)
                     bottom = min(_u(rng, 2.0, 2.8), hh - sh - 0.05)
                     if bottom > 1.0:
                         _add_object(sc, rng, spec, light, "traffic_sign", xc, d - 0.04, ysw, sw, sh,
@@ -285,7 +285,7 @@ def _build_street(rng, spec: PresetSpec, xr) -> _Scene:
                 break
     # trees on the sidewalks
     for _ in range(int(_i(rng, 0, 6))):
-        w, hh = _size(rng, spec, "vegetation")
+        w, hh = _size(rng, spec, "vegetation", scale)
         for _ in range(20):
             d = logd(4.0)
             xc = sidewalk_x(0.4, (0.6, 2.0))

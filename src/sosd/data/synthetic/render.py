@@ -13,11 +13,12 @@ from sosd.data.synthetic.layout import _BUILDERS
 from sosd.data.synthetic.presets import native_intrinsics, preset_spec
 from sosd.data.synthetic.raster import _paint_rect, _paint_vquad
 from sosd.data.synthetic.records import _object_records
+from sosd.data.synthetic.scene import SizeScale
 from sosd.data.synthetic.shading import _shade_image, _tables
 
 
 def render_scene(preset: str, seed: int, index: int, height: int | None = None, width: int | None = None,
-                 focal_scale=(1.0, 1.0), return_objects: bool = False):
+                 focal_scale=(1.0, 1.0), return_objects: bool = False, size_scale=(1.0, 1.0)):
     """Render scene ``index`` of ``seed`` at (height, width) (default: the preset's native size).
 
     Returns a :class:`Sample`; with ``return_objects=True`` returns ``(sample, objects)``, one dict per
@@ -27,7 +28,9 @@ def render_scene(preset: str, seed: int, index: int, height: int | None = None, 
     nothing hid it), ``inside`` (box fully inside the image), ``unoccluded``, ``raster_bound_px`` (bound on
     the rasterisation error of its pixel count). For an object with ``inside and unoccluded``:
     ``|visible_px - fx fy area_m2 / d²| <= raster_bound_px`` (eq. 3). With ``return_objects`` the sample
-    also carries ``extras["instances"]``: int32 (H, W) object index of each pixel (-1 = background)."""
+    also carries ``extras["instances"]``: int32 (H, W) object index of each pixel (-1 = background).
+    ``size_scale`` (lo, hi): multiply every object's ΔX, ΔY by a log-uniform factor from this range, drawn
+    independently of its class (eq. 3 stays exact: the records hold the scaled sizes)."""
     spec = preset_spec(preset)
     hn, wn = spec.native_hw
     height, width = int(height or hn), int(width or wn)
@@ -37,7 +40,12 @@ def render_scene(preset: str, seed: int, index: int, height: int | None = None, 
     if not (0 < lo <= hi):
         raise ValueError(f"focal_scale must be 0 < lo <= hi, got {focal_scale}")
     ss = np.random.SeedSequence([int(seed), int(index)])
-    rng_scene, rng_cam, rng_px = (np.random.default_rng(s) for s in ss.spawn(3))
+    # a 4th child stream for size factors: spawn(4)[:3] == spawn(3), the other draws do not move
+    rng_scene, rng_cam, rng_px, rng_size = (np.random.default_rng(s) for s in ss.spawn(4))
+    s_lo, s_hi = (float(v) for v in size_scale)
+    if not (0 < s_lo <= s_hi):
+        raise ValueError(f"size_scale must be 0 < lo <= hi, got {size_scale}")
+    scale = SizeScale(rng_size, s_lo, s_hi) if (s_lo, s_hi) != (1.0, 1.0) else None
     m = float(rng_cam.uniform(lo, hi)) if hi > lo else lo
     fx, fy, cx, cy = (float(v) for v in native_intrinsics(preset, height, width, m))
     cam = _Camera(fx, fy, cx, cy, height, width)
@@ -45,7 +53,7 @@ def render_scene(preset: str, seed: int, index: int, height: int | None = None, 
     fxn, _, cxn, _ = spec.intrinsics
     mref = min(lo, 1.0)
     xr = (-(cxn + 0.5) / (fxn * mref), (wn - cxn - 0.5) / (fxn * mref))
-    sc = _BUILDERS[preset](rng_scene, spec, xr)
+    sc = _BUILDERS[preset](rng_scene, spec, xr, scale)
 
     z, pid = (_ground_indoor if preset == "indoor" else _ground_street)(sc, cam)
     for i in sc.vquads:

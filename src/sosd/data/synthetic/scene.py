@@ -163,9 +163,26 @@ def _add_object(scene: _Scene, rng, spec: PresetSpec, light: _Light, name: str, 
     return obj
 
 
-def _size(rng, spec, name):
+def _size(rng, spec, name, scale=None):
+    """ΔX, ΔY of a new ``name`` from its class's size range; ``scale`` (a ``SizeScale``) multiplies both by a
+    factor drawn independently of the class: the counterfactual where size no longer follows class."""
     c = spec.classes[spec.cid(name)]
-    return _u(rng, *c.width), _u(rng, *c.height)
+    w, h = _u(rng, *c.width), _u(rng, *c.height)
+    if scale is not None:
+        f = scale()
+        w, h = w * f, h * f
+    return w, h
+
+
+class SizeScale:
+    """Log-uniform factors in [lo, hi] from their own random stream, so that the other draws of a scene (and
+    so every scene of the standard presets) are unchanged when the option is off."""
+
+    def __init__(self, rng, lo: float, hi: float):
+        self.rng, self.lo, self.hi = rng, math.log(lo), math.log(hi)
+
+    def __call__(self) -> float:
+        return math.exp(self.rng.uniform(self.lo, self.hi))
 
 
 def _wall_quad(scene, light, P1, P2, ytop, ybot, label, col, normal, **mat) -> int:
