@@ -88,8 +88,16 @@ def test_plan_counts():
     assert len(first) == (4 + 3 + 4) * 5
     later = phase_two(sc, schedule_row("step:10"))
     indoor = [s for s in later if s.preset == "indoor" and s.steps == sc.budget]
-    assert {s.row.key for s in indoor} == {"semantic_only", "depth_only", "mtl", "sosd", "esosd_step10"}
+    assert {s.row.key for s in indoor} == {"semantic_only", "depth_only", "mtl", "sosd", "esosd_step10", "sosd_focal"}
     assert {s.steps for s in later if s.row.key == "esosd_step10_equal"} == {2 * sc.budget}
+    # a run asked for by two parts (indoor SOSD-Net: Tables 2/3 and the focal table) trains once
+    names = [s.name for s in later]
+    assert len(names) == len(set(names))
+    sosd = next(s for s in later if s.name == "indoor-sosd-b1000-seed0")
+    assert [label for label, _ in sosd.evals] == ["f×0.7", "f×1.0", "f×1.4"]
+    cf = [s for s in later if s.row.key.endswith("_cf")]
+    assert {s.row.key for s in cf} == {"mtl_cf", "sosd_cf", "esosd_step10_cf"}
+    assert all("data.size_scale=[0.5,2.0]" in s.row.overrides for s in cf)
 
 
 def test_quick_study_end_to_end(tmp_path, capsys):
@@ -105,6 +113,8 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     row = next(r for r in res["rows"] if r["row"] == "mtl" and r["preset"] == "street" and r["steps"] == 4)
     assert [p["step"] for p in row["val_curves"]["0"]] == [2, 4]  # scored on val every budget / val_points
     assert (tmp_path / "res" / "curves_street.png").stat().st_size > 0
+    assert {c["metric"] for c in res["counterfactual"]} == {"miou", "disparity_mae_px"}
+    assert {f["eval"] for f in res["focal"]} == {"f×0.7", "f×1.0", "f×1.4"}
     md = (tmp_path / "res" / "claims.md").read_text()
     assert "| Table | Metric |" in md and "Converged" in md
     # resumed: nothing retrained, the same numbers

@@ -47,19 +47,22 @@ def run_row(cfg, progress: bool = False) -> dict:
     return json.loads(metrics_file.read_text())
 
 
-def test_metrics(cfg) -> dict:
+def test_metrics(cfg, data_overrides: tuple = (), label: str = "") -> dict:
     """The finished run's metrics on the **test** split (its training validated on ``val``), computed once
-    and kept in ``test_metrics.json`` beside ``metrics.json``."""
+    and kept in ``test_metrics.json`` beside ``metrics.json``; with ``data_overrides`` (e.g. another focal
+    length), in ``test_metrics_<label>.json``."""
+    from sosd.checkpoint import load_model
+    from sosd.config import apply_overrides
     from sosd.data import build_dataset
     from sosd.eval.evaluate import evaluate_model
-    from sosd.checkpoint import load_model
 
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
-    path = run_dir / "test_metrics.json"
+    path = run_dir / (f"test_metrics_{label}.json" if label else "test_metrics.json")
     if path.is_file():
         return json.loads(path.read_text())
     model, _ = load_model(run_dir)
-    res = evaluate_model(model, build_dataset(cfg.data, "test"), cfg.eval.depth_protocol, cfg.eval.batch_size,
+    data = apply_overrides(cfg, list(data_overrides)).data
+    res = evaluate_model(model, build_dataset(data, "test"), cfg.eval.depth_protocol, cfg.eval.batch_size,
                          progress=False)
     res = {k: v for k, v in res.items() if isinstance(v, (int, float))}
     res["code_commit"] = code_commit()  # runs of one table may span sessions: each records its code

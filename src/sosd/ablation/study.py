@@ -1,7 +1,7 @@
 """Run the claims study (see ``study_plan``): train every run (in parallel processes, resumable run by run),
 choose the EM schedule on val, judge every claim on test with paired intervals over seeds.
 
-Each run lives in ``<out>/runs/<row>-b<steps>-seed<k>/`` (an ordinary run folder: ``sosd eval`` and
+Each run lives in ``<runs>/<preset>-<row>-b<steps>-seed<k>/`` (an ordinary run folder: ``sosd eval`` and
 TensorBoard work on it) with ``test_metrics.json`` beside its ``metrics.json``. A finished run is never
 retrained; an interrupted one resumes from its last checkpoint.
 """
@@ -32,9 +32,10 @@ def run_one(sc: StudyConfig, spec: RunSpec, out: str) -> dict:
     with open(run_dir / "study.log", "a") as log, redirect_stdout(log), redirect_stderr(log):
         summary = run_row(cfg)
         test = test_metrics(cfg)
+        evals = {label: test_metrics(cfg, ov, label.replace("×", "x")) for label, ov in spec.evals}
     return {"name": spec.name, "preset": spec.preset, "row": spec.row.key, "row_name": spec.row.name,
             "steps": spec.steps, "seed": spec.seed, "val": summary["metrics"], "val_curve": summary["val_curve"],
-            "test": test, "train_seconds": summary.get("train_seconds")}
+            "test": test, "evals": evals, "train_seconds": summary.get("train_seconds")}
 
 
 def _work(args):

@@ -11,7 +11,11 @@ Parts (each resumable run by run):
 - ``indoor``: Tables 2 and 3 rows;
 - ``em``: ESOSD-Net with equal updates per task (twice the steps: each phase gets as many steps as joint
   training gives each task), with the schedule chosen on val;
-- ``double``: every row of the claims at twice the budget (a verdict that flips is "not resolved").
+- ``double``: every row of the claims at twice the budget (a verdict that flips is "not resolved");
+- ``counterfactual``: MTL, SOSD-Net and ESOSD-Net on street scenes whose object sizes no longer follow
+  their class (``data.size_scale``): if semantic objectness is why SOSD-Net helps, its gain must shrink;
+- ``focal``: SOSD-Net with the paper's BatchNorm-only unit and with the focal-aware one (indoor), trained
+  at one focal length and evaluated at ×0.7, ×1 and ×1.4.
 """
 from __future__ import annotations
 
@@ -40,7 +44,9 @@ class StudyConfig:
     tolerance: float = 0.02                       # converged: < 2 % relative gain over the last quarter
     em_schedules: tuple = ("step:1", "step:10", "step:100", "epoch:1")
     lr: float = 1e-3
-    parts: tuple = ("street", "indoor", "em", "double")
+    parts: tuple = ("street", "indoor", "em", "double", "counterfactual", "focal")
+    size_scale: tuple = (0.5, 2.0)                # counterfactual: object size factor, independent of class
+    focal_evals: tuple = (0.7, 1.0, 1.4)          # focal: evaluation focal multipliers
     extra: tuple = ()                             # more "section.key=value" overrides for every run
 
     @staticmethod
@@ -53,16 +59,17 @@ class StudyConfig:
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run of the study."""
+    """One training run of the study (``evals``: extra test evaluations, (label, data overrides))."""
     preset: str
     row: Row
     steps: int
     seed: int
     overrides: tuple = field(default=())
+    evals: tuple = field(default=())
 
     @property
     def name(self) -> str:
-        return f"{self.row.key}-b{self.steps}-seed{self.seed}"
+        return f"{self.preset}-{self.row.key}-b{self.steps}-seed{self.seed}"
 
 
 def schedule_row(schedule: str) -> Row:
@@ -129,7 +136,41 @@ def phase_two(sc: StudyConfig, chosen: Row) -> list[RunSpec]:
         claims_street = unique([r for r in street_rows(sc) if r.strategy != "em"] + [chosen])
         specs += [RunSpec("street", r, 2 * sc.budget, s) for r in claims_street for s in range(sc.seeds)]
         specs += [RunSpec("indoor", r, 2 * sc.budget, s) for r in indoor_rows(chosen) for s in range(sc.seeds)]
-    return specs
+    if "counterfactual" in sc.parts:
+        specs += [RunSpec("street", r, sc.budget, s) for r in counterfactual_rows(sc, chosen) for s in range(sc.seeds)]
+    if "focal" in sc.parts:
+        paper_unit = TABLES["1"].rows[3]
+        specs += [RunSpec("indoor", r, sc.budget, s, evals=focal_evals(sc)) for r in (paper_unit, FOCAL_AWARE)
+                  for s in range(sc.seeds)]
+    return dedupe(specs)
+
+
+def counterfactual_rows(sc: StudyConfig, chosen: Row) -> list[Row]:
+    """MTL, SOSD-Net and ESOSD-Net on the counterfactual scenes (rows keyed ``<row>_cf``)."""
+    lo, hi = sc.size_scale
+    mtl, sosd = TABLES["1"].rows[2], TABLES["1"].rows[3]
+    return [Row(f"{r.name}, sizes independent of class", r.key + "_cf", r.variant, r.strategy,
+                r.overrides + (f"data.size_scale=[{lo},{hi}]",)) for r in (mtl, sosd, chosen)]
+
+
+FOCAL_AWARE = Row("SOSD-Net (focal-aware)", "sosd_focal", "sosd", "joint", ("model.focal_aware=true",))
+
+
+def focal_evals(sc: StudyConfig) -> tuple:
+    return tuple((f"f×{f}", (f"data.focal_scale=[{f},{f}]",)) for f in sc.focal_evals)
+
+
+def dedupe(specs: list[RunSpec]) -> list[RunSpec]:
+    """One spec per run folder (a run asked for by two parts trains once, with every evaluation asked for)."""
+    out: dict[str, RunSpec] = {}
+    for s in specs:
+        if s.name in out:
+            prev = out[s.name]
+            out[s.name] = RunSpec(prev.preset, prev.row, prev.steps, prev.seed, prev.overrides,
+                                  prev.evals + tuple(e for e in s.evals if e not in prev.evals))
+        else:
+            out[s.name] = s
+    return list(out.values())
 
 
 def claims(chosen: Row) -> list[dict]:
