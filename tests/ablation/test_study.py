@@ -101,16 +101,18 @@ def test_plan_counts():
 
 
 def test_quick_study_end_to_end(tmp_path, capsys):
-    args = ["study", "--quick", "--out", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), "--jobs", "1",
+    args = ["study", "--quick", "--out", str(tmp_path / "res"), "--runs", str(tmp_path / "runs"), "--jobs", "2",
             "--no-progress"]
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "estimated" in out and "EM schedule chosen on val scenes" in out
     res = json.loads((tmp_path / "res" / "study.json").read_text())
     assert res["env"]["cpu_capability"] and res["env"]["torch"]
-    assert {c["verdict"] for c in res["claims"]} <= {HOLDS, REVERSED, NOT_RESOLVED} and len(res["claims"]) >= 60
+    assert {c["verdict"] for c in res["claims"]} <= {HOLDS, REVERSED, NOT_RESOLVED}
+    assert len(res["claims"]) == 12 + 18 + 36 + 2  # Tables 1-3 in full, Table 4: Kendall vs ESOSD-Net (quick)
     assert all(c["at_budget"]["n"] == 2 and c["at_double"]["n"] == 2 for c in res["claims"])
     row = next(r for r in res["rows"] if r["row"] == "mtl" and r["preset"] == "street" and r["steps"] == 4)
+    assert row["convergence"]["converged"] is not None
     assert [p["step"] for p in row["val_curves"]["0"]] == [2, 4]  # scored on val every budget / val_points
     assert (tmp_path / "res" / "curves_street.png").stat().st_size > 0
     assert {c["metric"] for c in res["counterfactual"]} == {"miou", "disparity_mae_px"}
