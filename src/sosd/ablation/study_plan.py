@@ -122,7 +122,8 @@ def phase_one(sc: StudyConfig) -> list[RunSpec]:
     """Runs that need no choice made on val first: the street rows with the EM schedule sweep."""
     if "street" not in sc.parts:
         return []
-    return [RunSpec("street", r, sc.budget, s) for r in street_rows(sc) for s in range(sc.seeds)]
+    # seed-major: an interrupted study holds every row of its first seeds (complete pairs), not all seeds of a few rows
+    return [RunSpec("street", r, sc.budget, s) for s in range(sc.seeds) for r in street_rows(sc)]
 
 
 def phase_two(sc: StudyConfig, chosen: Row) -> list[RunSpec]:
