@@ -49,19 +49,20 @@ def recorded():
              "semantic_to_depth.area_3d.conv1", "semantic_to_depth.area_2d.conv1",
              "depth_to_semantic.inverse_depth", "depth_to_semantic.area_3d", "depth_to_semantic.semantic_cue",
              "depth_to_semantic.inverse_depth.conv1", "depth_to_semantic.area_3d.conv1",
-             "depth_to_semantic.classifier"]
+             "depth_to_semantic.classifier", "decoder.semantic_feature", "decoder.common_representation",
+             "decoder.depth_feature"]
     torch.manual_seed(1)
     x = torch.rand(2, 3, 64, 96)
     rec = _Recorder(m, names)
     with torch.no_grad():
         out = m.train()(x, return_aux=True)
     rec.close()
-    return m, rec, out
+    return m, rec, out, x
 
 
 def test_semantic_to_depth_cue_is_the_square_root_of_the_area_product(recorded):
     """§3.2.3, eq. (3): cue = sqrt(theta^3d-map * theta^2d-map + eps), and that cue is what the fusion sees."""
-    _, rec, out = recorded
+    _, rec, out, x = recorded
     a3, a2 = rec.outputs["semantic_to_depth.area_3d"], rec.outputs["semantic_to_depth.area_2d"]
     assert a3.shape[1] == a2.shape[1] == 1 and (a3 > 0).all() and (a2 > 0).all()
     # the two heatmaps must differ, else sqrt(a*a) = a and a sum would also look plausible
@@ -72,11 +73,43 @@ def test_semantic_to_depth_cue_is_the_square_root_of_the_area_product(recorded):
     fuse_in = rec.inputs["semantic_to_depth.fuse"][0]
     torch.testing.assert_close(fuse_in[:, -1:], expected)   # theta^dep fuses [Depth Feature, cue]
     assert fuse_in.shape[1] == SMALL["decoder_channels"] + 1
+    # the output: softplus of the bilinearly upsampled fusion (positive by construction, §3.2.3)
+    fused = rec.outputs["semantic_to_depth.fuse"]
+    up = torch.nn.functional.interpolate(fused, size=x.shape[-2:], mode="bilinear", align_corners=False)
+    torch.testing.assert_close(out["depth"], torch.nn.functional.softplus(up))
+
+
+def test_units_read_the_decoder_outputs_of_the_paper(recorded):
+    """Fig. 6: theta^3d reads the Common Representation, theta^2d the Semantic Feature; Fig. 7: theta^{d^-2}
+    reads the Depth Feature and theta^3d (semantic side) the Common Representation."""
+    _, rec, _, _ = recorded
+    sem, com, dep = (rec.outputs[f"decoder.{k}"] for k in ("semantic_feature", "common_representation",
+                                                            "depth_feature"))
+    assert not torch.allclose(sem, com) and not torch.allclose(com, dep)
+    torch.testing.assert_close(rec.inputs["semantic_to_depth.area_3d"][0], com)
+    torch.testing.assert_close(rec.inputs["semantic_to_depth.area_2d"][0], sem)
+    torch.testing.assert_close(rec.inputs["semantic_to_depth.fuse"][0][:, :-1], dep)
+    torch.testing.assert_close(rec.inputs["depth_to_semantic.inverse_depth"][0], dep)
+    torch.testing.assert_close(rec.inputs["depth_to_semantic.area_3d"][0], com)
+    torch.testing.assert_close(rec.inputs["depth_to_semantic.classifier"][0][:, :-32], sem)
+
+
+def test_focal_aware_cue_scales_with_the_geometric_mean_focal():
+    """eq. (3) (focal_aware, beyond the paper): cue * sqrt(fx fy) / focal_ref."""
+    m = _model(focal_aware=True, focal_ref=500.0).eval()
+    x = torch.rand(2, 3, 64, 64)
+    k = torch.tensor([[400.0, 900.0, 32.0, 32.0], [500.0, 500.0, 32.0, 32.0]])
+    with torch.no_grad():
+        out = m(x, k, return_aux=True)
+    a3, a2 = out["aux"]["area_3d"], out["aux"]["area_2d"]
+    base = torch.sqrt(a3 * a2 + SQRT_EPS)
+    factor = torch.tensor([600.0 / 500.0, 1.0]).view(2, 1, 1, 1)
+    torch.testing.assert_close(out["aux"]["cue"], base * factor)
 
 
 def test_depth_to_semantic_latent_is_the_pixel_product(recorded):
     """§3.2.4: the semantic cue convolution reads theta^{d^-2}-latent * theta^3d-latent (pixel product)."""
-    _, rec, _ = recorded
+    _, rec, _, _ = recorded
     inv = rec.outputs["depth_to_semantic.inverse_depth"]
     a3 = rec.outputs["depth_to_semantic.area_3d"]
     latent = rec.inputs["depth_to_semantic.semantic_cue"][0]
@@ -89,7 +122,7 @@ def test_depth_to_semantic_latent_is_the_pixel_product(recorded):
 
 def test_branch_widths(recorded):
     """Fig. 6: the area branches are 2 -> 1 channels; Fig. 7: the latent branches are 64 -> 32 channels."""
-    m, rec, _ = recorded
+    m, rec, _, _ = recorded
     for side in ("area_3d", "area_2d"):
         assert rec.outputs[f"semantic_to_depth.{side}.conv1"].shape[1] == 2
         assert rec.outputs[f"semantic_to_depth.{side}"].shape[1] == 1
