@@ -463,3 +463,51 @@ def test_check_first_sample_names_the_set_and_the_file(tmp_path):
     check_first_sample(FolderDataset(tmp_path / "g", height=48, width=64), "the training set")  # fine
     with pytest.raises(DataError, match="label ids \\[1, 2\\] outside the class table 0..0"):
         check_first_sample(FolderDataset(tmp_path / "g", height=48, width=64), "the training set", num_classes=1)
+
+
+# ----------------------------------------------------------------------- no model selection on reported data
+
+def test_no_shipped_config_selects_on_the_split_it_reports():
+    """Every config under configs/: when train.best_metric picks best.ckpt, data.val_split is not the
+    reported split (the one tables and `sosd eval` use)."""
+    from sosd.config import load_config
+    from sosd.data.factory import reported_split
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+    assert len(configs) > 20
+    for path in configs:
+        cfg = load_config(path)
+        if cfg.train.best_metric:
+            assert cfg.data.val_split != reported_split(cfg.data), path
+            assert cfg.data.val_split != cfg.data.train_split, path
+
+
+def test_selection_on_the_reported_split_is_refused():
+    from sosd.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="best_metric.*reported"):
+        load_config(None, ["data.val_split=test", "train.best_metric=rel"])
+    with pytest.raises(ConfigError, match="best_metric"):
+        load_config(None, ["data.dataset=cityscapes", "data.val_split=val", "train.best_metric=miou"])
+    load_config(None, ["data.val_split=val", "train.best_metric=rel"])  # a held-out split is fine
+    load_config(None, ["data.val_split=test", "train.best_metric="])   # monitoring without selection too
+
+
+def test_synthetic_val_and_test_scenes_are_disjoint():
+    from sosd.config import DataConfig
+    from sosd.data import build_dataset
+
+    cfg = DataConfig(dataset="synthetic", height=48, width=64, train_size=4, val_size=4)
+    ids = {split: {build_dataset(cfg, split).sample(i).id for i in range(4)} for split in ("train", "val", "test")}
+    assert not ids["val"] & ids["test"] and not ids["val"] & ids["train"] and not ids["test"] & ids["train"]
+
+
+def test_nyu_validation_subset_is_fixed_and_excluded_from_training():
+    from sosd.data.nyu import load_splits, validation_subset
+
+    train = load_splits()["train"]
+    val = validation_subset(train)
+    assert len(val) == 80 and set(val) <= set(train)
+    assert np.array_equal(val, validation_subset(train))  # seeded: the same subset every time
+    rest = np.setdiff1d(train, val)
+    assert len(rest) == 795 - 80 and not set(rest) & set(val)

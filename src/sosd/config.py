@@ -76,7 +76,10 @@ class DataConfig:
     focal_scale: list = _f([1.0, 1.0], "synthetic: range of a per-scene focal-length multiplier "
                                        "(1,1 = fixed intrinsics as in the public datasets)")
     train_split: str = _f("train", "split used for training")
-    val_split: str = _f("test", "split used for validation/evaluation (NYU: test, Cityscapes: val)")
+    val_split: str = _f("test", "split validated on during training, and that train.best_metric selects on "
+                                "(never the reported split when best_metric is set: NYU val, synthetic val)")
+    test_split: str = _f("", "split the tables and `sosd eval` report (empty = the dataset's: Cityscapes val, "
+                             "else test); model selection never uses it")
     nyu_depth: str = _f("depths", "NYU depth source: depths (inpainted) | rawDepths")
     nyu_classes: int = _f(40, "NYU class set: 40 (Gupta et al.) | 13 (MTAN-family)")
     augment: bool = _f(False, "paper augmentation: random scale, colour jitter, horizontal flip")
@@ -392,6 +395,13 @@ def validate(cfg: Config) -> None:
         if v < 0 or 0 < v < MIN_INPUT_SIDE:
             raise ConfigError(f"config key '{key}' = {v} is too small for the network: each side must be at "
                               f"least {MIN_INPUT_SIDE} px (0 = the stored size)", key)
+    reported = cfg.data.test_split or ("val" if cfg.data.dataset == "cityscapes" else "test")
+    if cfg.train.best_metric and cfg.data.val_split == reported:
+        raise ConfigError(
+            f"train.best_metric = {cfg.train.best_metric!r} would pick best.ckpt on data.val_split = "
+            f"{cfg.data.val_split!r}, the split results are reported on (model selection on reported data); "
+            f"validate on a held-out split (NYU: val, synthetic: val) or set train.best_metric= (report the "
+            f"last checkpoint)", "train.best_metric")
     if len(cfg.train.em.alpha) != 3:
         raise ConfigError("config key 'train.em.alpha' must hold 3 weights (one per branch, eq. 5)")
     if len(cfg.data.focal_scale) != 2 or cfg.data.focal_scale[0] > cfg.data.focal_scale[1]:

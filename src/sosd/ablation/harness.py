@@ -25,7 +25,12 @@ def row_config(table: Table, row: Row, dataset: str, seed: int, budget: int, out
           f"train.seed={seed}", f"train.name={row.key}-seed{seed}", f"train.out_dir={out / 'runs'}",
           "train.val_every=0", "train.best_metric=", f"train.ckpt_every={max(1, budget // 4)}",
           *row.overrides]
-    return load_config(base or DATASETS[dataset], ov)
+    cfg = load_config(base or DATASETS[dataset], ov)
+    # tables report the final model (no best.ckpt) on the reported split, whatever the base validates on
+    from sosd.data.factory import reported_split
+
+    cfg.data.val_split = reported_split(cfg.data)
+    return cfg
 
 
 def run_row(cfg, progress: bool = False) -> dict:
@@ -71,7 +76,9 @@ def evaluate_on(cfg, data_overrides: tuple) -> dict:
 
     model, _ = load_model(Path(cfg.train.out_dir) / cfg.train.name)
     c = apply_overrides(cfg, list(data_overrides))
-    ds = build_dataset(c.data, c.data.val_split)
+    from sosd.data.factory import reported_split
+
+    ds = build_dataset(c.data, reported_split(c.data))  # the reported split, not the selection one
     return evaluate_model(model, ds, c.eval.depth_protocol, c.eval.batch_size, progress=False)
 
 

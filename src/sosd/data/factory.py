@@ -7,12 +7,14 @@ from sosd.errors import DataError
 def _synthetic(cfg, split, train, seed):
     from sosd.data.synthetic import SyntheticScenes
 
-    # held-out scenes come from a different seed stream, so they never repeat a training scene
+    # held-out scenes come from other seed streams, so they never repeat a training scene; "val" (model
+    # selection) and "test" (what tables report) are disjoint too
     is_train = split == "train"
+    held_out = {"val": 2_000_003}.get(split, 1_000_003)
     return SyntheticScenes(
         preset=cfg.preset,
         size=cfg.train_size if is_train else cfg.val_size,
-        seed=cfg.seed if is_train else cfg.seed + 1_000_003,
+        seed=cfg.seed if is_train else cfg.seed + held_out,
         height=cfg.height,
         width=cfg.width,
         focal_scale=tuple(cfg.focal_scale),
@@ -66,8 +68,8 @@ def _folder(cfg, split, train, seed):
 
 
 DATASETS = {
-    "synthetic": _synthetic,
-    "nyuv2": _nyuv2,            # official nyu_depth_v2_labeled.mat; splits train | test | all
+    "synthetic": _synthetic,    # splits train | val | test (three disjoint seed streams)
+    "nyuv2": _nyuv2,            # official nyu_depth_v2_labeled.mat; splits train | test | val | train_no_val | all
     "nyuv2_mtan": _nyuv2_mtan,  # MTAN .npy folders (13 classes, 288x384); splits train | test (= val/)
     "nyud_mt": _nyud_mt,        # ASTMT NYUD_MT folders (40 classes); splits train | test (= gt_sets/val.txt)
     "cityscapes": _cityscapes,  # official release folders, disparity in px; splits train | val | test
@@ -109,3 +111,9 @@ def check_first_sample(ds, what: str, num_classes: int | None = None) -> None:
     if min(h, w) < MIN_SIDE:
         raise DataError(f"{what}, first sample (id {s.id or 0}): {h}x{w} px is too small for the network "
                         f"(each side must be at least {MIN_SIDE} px); set data.height and data.width")
+
+
+def reported_split(cfg) -> str:
+    """The split the tables and ``sosd eval`` report for a DataConfig: ``data.test_split``, or when empty the
+    dataset's own (Cityscapes: val, its test labels are withheld; every other dataset: test)."""
+    return cfg.test_split or ("val" if cfg.dataset == "cityscapes" else "test")

@@ -62,6 +62,17 @@ def _strings(cells) -> list[str]:
     return out
 
 
+VAL_SIZE, VAL_SEED = 80, 0  # the fixed validation subset of the 795 training images (documented in docs/data.md)
+
+
+def validation_subset(train: np.ndarray, size: int = VAL_SIZE, seed: int = VAL_SEED) -> np.ndarray:
+    """Sorted indices of NYU's fixed validation subset: ``size`` of the official training indices, drawn
+    with ``numpy.random.default_rng(seed)``. NYU has no official validation split, and model selection on
+    the 654 test images (the ones the tables report) would be selection on reported data."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(np.asarray(train), size=size, replace=False))
+
+
 def load_splits(path=None) -> dict[str, np.ndarray]:
     """{"train": 795 and "test": 654 sorted 1-based indices} from ``splits.mat``."""
     path = Path(path) if path else META_DIR / "splits.mat"
@@ -101,7 +112,8 @@ class NYUDepthV2(SceneDataset):
     """NYU Depth v2 labelled set from the official .mat (see the module docstring for every convention).
 
     ``mat_path_or_root``: the .mat file, or a folder holding ``nyu_depth_v2_labeled.mat``. ``split``:
-    "train" (795) | "test" (654) | "all" (every image in the file, in file order). ``indices``: explicit
+    "train" (795) | "test" (654) | "val" (a fixed seeded 80 of the 795, :func:`validation_subset`) |
+    "train_no_val" (the other 715) | "all" (every image in the file, in file order). ``indices``: explicit
     1-based indices (overrides ``split``). A split index beyond the file's image count is a DataError
     naming the file and the index (e.g. the one-image excerpt with ``split="test"``).
     """
@@ -145,8 +157,13 @@ class NYUDepthV2(SceneDataset):
         elif split in ("train", "test"):
             idx = load_splits(splits_path)[split]
             what = f"split '{split}'"
+        elif split in ("val", "train_no_val"):
+            train = load_splits(splits_path)["train"]
+            val = validation_subset(train)
+            idx = val if split == "val" else np.setdiff1d(train, val)
+            what = f"split '{split}'"
         else:
-            raise DataError(f"NYU split must be 'train', 'test' or 'all', got {split!r}")
+            raise DataError(f"NYU split must be 'train', 'test', 'val', 'train_no_val' or 'all', got {split!r}")
         if idx.size == 0:
             raise DataError(f"{self.path}: {what} selects no images")
         bad = idx[(idx < 1) | (idx > self.n_images)]

@@ -8,7 +8,7 @@ A checkpoint (run folder = its latest checkpoint, checkpoint folder, or model.sa
                                                            # them later with --predictions preds/)
 
 Without --dataset (or with the checkpoint's own dataset) the data settings come from the checkpoint's
-config (its validation split, size, seed, root); any dataset flag given overrides its setting. Another
+config (its reported split data.test_split, size, seed, root); any dataset flag given overrides its setting. Another
 --dataset starts from that dataset's defaults below. Results are also written to --out (default
 <run folder>/eval_<dataset>_<split>.json), with the checkpoint, variant and training step.
 
@@ -95,7 +95,7 @@ def _data_config(args):
 
 
 def _checkpoint_data_config(args, ckpt_cfg):
-    """(DataConfig, split) for ``--checkpoint``: the checkpoint's own ``cfg.data`` (validation split) when
+    """(DataConfig, split) for ``--checkpoint``: the checkpoint's own ``cfg.data`` (its reported split, data.test_split) when
     no --dataset is given or it names the same dataset, each dataset flag given overriding its setting;
     another --dataset -> that dataset's defaults (as for --predictions)."""
     import dataclasses
@@ -103,7 +103,9 @@ def _checkpoint_data_config(args, ckpt_cfg):
     base = ckpt_cfg.data
     if args.dataset and args.dataset != base.dataset:
         return _data_config(args)
-    split = args.split or base.val_split
+    from sosd.data.factory import reported_split
+
+    split = args.split or reported_split(base)  # the reported split, never the one best.ckpt was chosen on
     kw = {"augment": False, "val_split": split}
     for flag, key in (("root", "root"), ("preset", "preset"), ("seed", "seed"), ("height", "height"),
                       ("width", "width"), ("nyu_classes", "nyu_classes")):
