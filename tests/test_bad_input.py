@@ -511,3 +511,49 @@ def test_nyu_validation_subset_is_fixed_and_excluded_from_training():
     assert np.array_equal(val, validation_subset(train))  # seeded: the same subset every time
     rest = np.setdiff1d(train, val)
     assert len(rest) == 795 - 80 and not set(rest) & set(val)
+
+
+# ----------------------------------------------------------------------- nothing already written is lost
+
+def _tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_keeps_the_previous_run_until_the_new_one_starts(tmp_path, capsys):
+    cfg_path = train_yaml(tmp_path)
+    rc, err = sosd_cli(capsys, "train", "--config", cfg_path, "--no-progress")
+    assert rc == 0, err
+    run_dir = tmp_path / "runs" / "tiny"
+    before = _tree(run_dir)
+    assert any(k.endswith("model.safetensors") for k in before)
+    bad = [("data.dataset=folder", f"data.root={tmp_path / 'no_such_folder'}"), ("train.lr=-1",),
+           ("train.weight_decay=-1",), ("data.dataset=nyuv2", f"data.root={tmp_path / 'nyu.mat'}")]
+    for overrides in bad:
+        rc, err = sosd_cli(capsys, "train", "--config", cfg_path, "--overwrite", "--no-progress", *overrides)
+        assert rc == 2 and "error" in err, (overrides, err)
+        assert _tree(run_dir) == before, overrides   # the previous run is intact, file for file
+        assert not (tmp_path / "runs" / ".tiny.replaced").exists()
+    # a start that is accepted replaces it, and nothing is left aside
+    rc, err = sosd_cli(capsys, "train", "--config", cfg_path, "--overwrite", "--no-progress", "train.seed=3")
+    assert rc == 0, err
+    assert "seed: 3" in (run_dir / "config.yaml").read_text()
+    assert not (tmp_path / "runs" / ".tiny.replaced").exists()
+
+
+def test_unwritable_train_out_dir(tmp_path, capsys):
+    cfg_path = train_yaml(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    rc, err = sosd_cli(capsys, "train", "--config", cfg_path, "--no-progress", f"train.out_dir={blocker / 'runs'}")
+    assert rc == 2 and "cannot write the run folder" in err and "train.out_dir" in err
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.lr=-1", "'train.lr' must be > 0"), ("train.lr=nan", "'train.lr' must be a finite number"),
+    ("train.lr=0", "'train.lr' must be > 0"), ("train.weight_decay=-1", "'train.weight_decay' must be >= 0"),
+    ("train.warmup_steps=-3", "'train.warmup_steps' must be >= 0"), ("train.grad_clip=inf", "finite"),
+    ("model.init_std=0", "'model.init_std' must be > 0"), ("data.scales=[1,nan]", "'data.scales'"),
+    ("data.scales=[0,1]", "positive"), ("train.em.alpha=[1,a,1]", "'train.em.alpha'")])
+def test_bad_numbers_are_refused_at_config_load(tmp_path, capsys, override, message):
+    rc, err = sosd_cli(capsys, "train", "--print-config", override)
+    assert rc == 2 and message in err, err

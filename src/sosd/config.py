@@ -406,6 +406,7 @@ def validate(cfg: Config) -> None:
         raise ConfigError("config key 'train.em.alpha' must hold 3 weights (one per branch, eq. 5)")
     if len(cfg.data.focal_scale) != 2 or cfg.data.focal_scale[0] > cfg.data.focal_scale[1]:
         raise ConfigError("config key 'data.focal_scale' must be [low, high] with low <= high")
+    _check_numbers(cfg)
     for key in ("train.steps", "train.batch_size", "train.accum_steps", "train.em.switch_every"):
         sec, *rest = key.split(".")
         v = getattr(cfg, sec)
@@ -413,6 +414,43 @@ def validate(cfg: Config) -> None:
             v = getattr(v, r)
         if v < 1:
             raise ConfigError(f"config key '{key}' must be >= 1, got {v}")
+
+
+# numeric keys with a bound: (key, lowest allowed, strict). Checked at load, so a bad value is one line
+# naming the key, never an optimiser's traceback minutes into a run.
+_BOUNDS = (("train.lr", 0.0, True), ("train.weight_decay", 0.0, False), ("train.warmup_steps", 0, False),
+           ("train.grad_clip", 0.0, False), ("train.poly_power", 0.0, False), ("train.val_every", 0, False),
+           ("train.ckpt_every", 0, False), ("train.log_every", 1, False), ("train.threads", 0, False),
+           ("model.init_std", 0.0, True), ("model.depth_prior", 0.0, True), ("model.focal_ref", 0.0, True),
+           ("data.num_workers", 0, False), ("data.train_size", 1, False), ("data.val_size", 1, False),
+           ("eval.batch_size", 1, False), ("eval.num_pictures", 0, False))
+
+
+def _get(cfg, key: str):
+    v = cfg
+    for part in key.split("."):
+        v = getattr(v, part)
+    return v
+
+
+def _check_numbers(cfg: Config) -> None:
+    """Every float of the config is finite (``nan`` and ``inf`` parse as floats); bounded keys in range;
+    list-valued numbers (scales, alpha, focal_scale, atrous_rates) are finite numbers."""
+    for key in _all_keys():
+        v = _get(cfg, key)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"config key '{key}' must be a finite number, got {v}", key)
+    for key, low, strict in _BOUNDS:
+        v = _get(cfg, key)
+        if v < low or (strict and v == low):
+            raise ConfigError(f"config key '{key}' must be {'>' if strict else '>='} {low}, got {v}", key)
+    for key in ("data.scales", "data.focal_scale", "train.em.alpha", "model.atrous_rates"):
+        for v in _get(cfg, key):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"config key '{key}' must hold finite numbers, got {v!r}", key)
+    if min(cfg.data.scales, default=0) <= 0:
+        raise ConfigError(f"config key 'data.scales' must hold positive numbers, got {cfg.data.scales}",
+                          "data.scales")
 
 
 def describe_fields(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:
