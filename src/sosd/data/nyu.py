@@ -33,7 +33,7 @@ import numpy as np
 from sosd.data.folder import check_finite, require_file
 from sosd.data.sample import IGNORE_INDEX, Sample, SceneDataset
 from sosd.data.transforms import resize_sample
-from sosd.errors import DataError
+from sosd.errors import DataError, MissingDependencyError, require_module
 
 META_DIR = Path(__file__).with_name("nyu_meta")
 MAT_NAME = "nyu_depth_v2_labeled.mat"
@@ -42,9 +42,10 @@ NYU_HEIGHT, NYU_WIDTH = 480, 640
 
 
 def _loadmat(path, what: str) -> dict:
+    p = require_file(path, what)
+    require_module("scipy", "data", f"reading {p.name} (NYU's split and class-mapping files)")
     import scipy.io
 
-    p = require_file(path, what)
     try:
         return scipy.io.loadmat(str(p))
     except Exception as e:
@@ -178,8 +179,7 @@ class NYUDepthV2(SceneDataset):
 
     # -- file handle: one per process, never pickled ------------------------------------------------
     def _open(self):
-        import h5py
-
+        h5py = require_module("h5py", "data", f"reading {self.path} (MATLAB v7.3 = HDF5)")
         try:
             return h5py.File(self.path, "r")
         except Exception as e:
@@ -205,7 +205,7 @@ class NYUDepthV2(SceneDataset):
     def _inspect(self) -> int:
         try:
             return self._inspect_file()
-        except DataError:
+        except (DataError, MissingDependencyError):
             raise
         except Exception as e:  # noqa: BLE001 - h5py raises KeyError, OSError, ValueError, ... on a broken file
             raise DataError(f"{self.path}: malformed MATLAB v7.3 / HDF5 file ({type(e).__name__}: {e}); "

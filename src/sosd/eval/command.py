@@ -288,10 +288,17 @@ def run(args) -> int:
                         "a folder of prediction files, not both")
     if not args.checkpoint and not args.predictions:
         raise SOSDError("say what to evaluate: --predictions DIR (offline) or --checkpoint CKPT")
+    from sosd.errors import check_writable
+
     out, method = args.out, None
+    if out:  # check before evaluating: never print results and then fail on the file
+        check_writable(out, "--out")
     if args.checkpoint:
         from sosd.train.checkpoint import resolve
 
+        if not out:
+            check_writable(checkpoint_run_dir(resolve(args.checkpoint)), "the run folder (the default --out; "
+                           "pass --out FILE.json elsewhere)", folder=True)
         results = evaluate_checkpoint(args)
         ckpt = resolve(args.checkpoint)
         method = checkpoint_name(ckpt)
@@ -314,7 +321,10 @@ def run(args) -> int:
     print(format_table(results, layout, method=method))
     if out:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+        except OSError as e:
+            raise SOSDError(f"cannot write --out {out}: {e.strerror or e}") from None
         print(f"wrote {out}")
     return 0

@@ -181,8 +181,8 @@ class Trainer:
         return path
 
     def resume(self, path) -> None:
-        sd, _, _ = ckpt.read_weights(path)
-        ckpt.check_compatible(self.model, sd, str(path))
+        sd, saved_cfg, _ = ckpt.read_weights(path)
+        ckpt.check_compatible(self.model, sd, str(path), saved_cfg=saved_cfg)
         self.model.load_state_dict(sd, strict=True)
         state, meta = ckpt.read_train_state(path)
         self.optimizer.load_state_dict(state["optimizer"])
