@@ -1,8 +1,9 @@
 """Mutation pass over src/sosd/models and src/sosd/train/strategies: do the tests notice a broken operation?
 
-Hand-written mutants, not mutmut: mutmut (3.x) generates hundreds of operator flips in every line (most of
-them in messages and argument plumbing) and runs the suite once per mutant; on the project's 2-core CI
-machine that is hours. Each mutant here is one ``(file, old, new)`` text replacement aimed at an operation
+Hand-written mutants, not mutmut: mutmut flips operators and constants in every line (messages and
+argument plumbing included), hundreds of mutants for these ~1,900 lines, each needing a test run of
+~10 s here (torch import + a tiny model): hours on the project's shared 2-core machine, most of it on
+mutants no paper operation depends on. Each mutant here is one ``(file, old, new)`` text replacement aimed at an operation
 the paper or a compared method defines (eq. (3)-(5), §3.2.3-3.2.4, §4.1, Algorithm 1, the baselines'
 formulas), applied to a temporary copy of ``src/``; the mutant's targeted test files then run with ``-x``.
 A mutant is *killed* when they fail. ``paper`` marks the operations of SOSD-Net itself: every one of those
