@@ -584,7 +584,7 @@ def test_uppercase_png_extension_is_named(tmp_path):
     from sosd.data.folder import FolderDataset
 
     root = _folder_root(tmp_path)
-    depth = sorted((root / "train" / "depth").glob("*.png"))[0]
+    depth = min((root / "train" / "depth").glob("*.png"))
     depth.rename(depth.with_suffix(".PNG"))
     with pytest.raises(DataError, match=r"\.PNG is there.*lowercase \.png"):
         FolderDataset(root, split="train")
@@ -699,7 +699,7 @@ def test_loose_weights_of_another_variant_in_a_run_folder(tmp_path, capsys, run)
     from sosd.models import SOSDNet
     from sosd.train.checkpoint import save_weights
 
-    run_dir, cfg = run
+    run_dir, _ = run
     copy = tmp_path / "copy"
     shutil.copytree(run_dir, copy)
     other = tiny_config(tmp_path, variant="mtl", steps=1)

@@ -157,11 +157,11 @@ def test_task_layers_get_the_configured_init_and_the_trunk_does_not():
         prior = m.cfg.depth_prior
         assert torch.nn.functional.softplus(m.semantic_to_depth.fuse.bias).item() == pytest.approx(prior, rel=1e-5)
     # the trunk (backbone, ASPP, Common Representation) is the same with either init_std
-    trunk_a = dict((n, p) for mod in a.module_groups()["com"] for n, p in mod.named_parameters())
-    trunk_b = dict((n, p) for mod in b.module_groups()["com"] for n, p in mod.named_parameters())
+    trunk_a = {n: p for mod in a.module_groups()["com"] for n, p in mod.named_parameters()}
+    trunk_b = {n: p for mod in b.module_groups()["com"] for n, p in mod.named_parameters()}
     assert trunk_a and trunk_a.keys() == trunk_b.keys()
-    for n in trunk_a:
-        assert torch.equal(trunk_a[n], trunk_b[n]), n
+    for n, p in trunk_a.items():
+        assert torch.equal(p, trunk_b[n]), n
 
 
 def test_default_init_std_is_the_papers():

@@ -239,9 +239,8 @@ def _check_loose_weights(folder: Path) -> None:
     run_cfg = folder / "config.yaml"
     if not run_cfg.is_file() or not (folder / "checkpoints").is_dir():
         return  # a checkpoint folder or a save_pretrained folder: the weights file is its own
-    from safetensors import safe_open
-
     import yaml
+    from safetensors import safe_open
 
     try:
         with safe_open(str(folder / MODEL_FILE), framework="pt") as fh:
