@@ -287,7 +287,7 @@ def test_checkpoint_of_another_variant_or_class_count(tmp_path, capsys, run):
     assert rc == 2
     assert (f"checkpoint {run_dir} (variant sosd, {cfg.model.num_classes} classes, backbone xception_small) does "
             f"not fit the model (variant mtl, {cfg.model.num_classes} classes") in err
-    assert "leave out --config and model.* overrides" in err
+    assert "It was trained with model.variant='sosd' (asked for 'mtl')" in err
     # `sosd train --resume RUN` of a run whose checkpoint holds a 5-class model (its config says 9)
     five = tiny_config(tmp_path, steps=1)
     five.model.num_classes = 5
@@ -297,6 +297,8 @@ def test_checkpoint_of_another_variant_or_class_count(tmp_path, capsys, run):
     assert rc == 2
     assert f"checkpoint {copy} (variant sosd, 5 classes, backbone xception_small) does not fit the model " \
            f"(variant sosd, {cfg.model.num_classes} classes" in err and "mis-shaped" in err
+    # the advice states what differs; it does not suggest leaving out flags that were never passed
+    assert f"model.num_classes=5 (asked for {cfg.model.num_classes})" in err and "--config" not in err
     # `sosd eval --checkpoint FILE`: a weights file whose config (metadata) is another variant's
     from safetensors import safe_open
     from safetensors.torch import load_file, save_file
@@ -463,3 +465,262 @@ def test_check_first_sample_names_the_set_and_the_file(tmp_path):
     check_first_sample(FolderDataset(tmp_path / "g", height=48, width=64), "the training set")  # fine
     with pytest.raises(DataError, match="label ids \\[1, 2\\] outside the class table 0..0"):
         check_first_sample(FolderDataset(tmp_path / "g", height=48, width=64), "the training set", num_classes=1)
+
+
+# ----------------------------------------------------------------------- no model selection on reported data
+
+def test_no_shipped_config_selects_on_the_split_it_reports():
+    """Every config under configs/: when train.best_metric picks best.ckpt, data.val_split is not the
+    reported split (the one tables and `sosd eval` use)."""
+    from sosd.config import load_config
+    from sosd.data.factory import reported_split
+
+    configs = sorted((Path(__file__).resolve().parents[1] / "configs").rglob("*.yaml"))
+    assert len(configs) > 20
+    for path in configs:
+        cfg = load_config(path)
+        if cfg.train.best_metric:
+            assert cfg.data.val_split != reported_split(cfg.data), path
+            assert cfg.data.val_split != cfg.data.train_split, path
+
+
+def test_selection_on_the_reported_split_is_refused():
+    from sosd.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="best_metric.*reported"):
+        load_config(None, ["data.val_split=test", "train.best_metric=rel"])
+    with pytest.raises(ConfigError, match="best_metric"):
+        load_config(None, ["data.dataset=cityscapes", "data.val_split=val", "train.best_metric=miou"])
+    load_config(None, ["data.val_split=val", "train.best_metric=rel"])  # a held-out split is fine
+    load_config(None, ["data.val_split=test", "train.best_metric="])   # monitoring without selection too
+
+
+def test_synthetic_val_and_test_scenes_are_disjoint():
+    from sosd.config import DataConfig
+    from sosd.data import build_dataset
+
+    cfg = DataConfig(dataset="synthetic", height=48, width=64, train_size=4, val_size=4)
+    ids = {split: {build_dataset(cfg, split).sample(i).id for i in range(4)} for split in ("train", "val", "test")}
+    assert not ids["val"] & ids["test"] and not ids["val"] & ids["train"] and not ids["test"] & ids["train"]
+
+
+def test_nyu_validation_subset_is_fixed_and_excluded_from_training():
+    from sosd.data.nyu import load_splits, validation_subset
+
+    train = load_splits()["train"]
+    val = validation_subset(train)
+    assert len(val) == 80 and set(val) <= set(train)
+    assert np.array_equal(val, validation_subset(train))  # seeded: the same subset every time
+    rest = np.setdiff1d(train, val)
+    assert len(rest) == 795 - 80 and not set(rest) & set(val)
+
+
+# ----------------------------------------------------------------------- nothing already written is lost
+
+def _tree(folder: Path) -> dict:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_overwrite_keeps_the_previous_run_until_the_new_one_starts(tmp_path, capsys):
+    cfg_path = train_yaml(tmp_path)
+    rc, err = sosd_cli(capsys, "train", "--config", cfg_path, "--no-progress")
+    assert rc == 0, err
+    run_dir = tmp_path / "runs" / "tiny"
+    before = _tree(run_dir)
+    assert any(k.endswith("model.safetensors") for k in before)
+    bad = [("data.dataset=folder", f"data.root={tmp_path / 'no_such_folder'}"), ("train.lr=-1",),
+           ("train.weight_decay=-1",), ("data.dataset=nyuv2", f"data.root={tmp_path / 'nyu.mat'}")]
+    for overrides in bad:
+        rc, err = sosd_cli(capsys, "train", "--config", cfg_path, "--overwrite", "--no-progress", *overrides)
+        assert rc == 2 and "error" in err, (overrides, err)
+        assert _tree(run_dir) == before, overrides   # the previous run is intact, file for file
+        assert not (tmp_path / "runs" / ".tiny.replaced").exists()
+    # a start that is accepted replaces it, and nothing is left aside
+    rc, err = sosd_cli(capsys, "train", "--config", cfg_path, "--overwrite", "--no-progress", "train.seed=3")
+    assert rc == 0, err
+    assert "seed: 3" in (run_dir / "config.yaml").read_text()
+    assert not (tmp_path / "runs" / ".tiny.replaced").exists()
+
+
+def test_unwritable_train_out_dir(tmp_path, capsys):
+    cfg_path = train_yaml(tmp_path)
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a folder")
+    rc, err = sosd_cli(capsys, "train", "--config", cfg_path, "--no-progress", f"train.out_dir={blocker / 'runs'}")
+    assert rc == 2 and "cannot write the run folder" in err and "train.out_dir" in err
+
+
+@pytest.mark.parametrize("override,message", [
+    ("train.lr=-1", "'train.lr' must be > 0"), ("train.lr=nan", "'train.lr' must be a finite number"),
+    ("train.lr=0", "'train.lr' must be > 0"), ("train.weight_decay=-1", "'train.weight_decay' must be >= 0"),
+    ("train.warmup_steps=-3", "'train.warmup_steps' must be >= 0"), ("train.grad_clip=inf", "finite"),
+    ("model.init_std=0", "'model.init_std' must be > 0"), ("data.scales=[1,nan]", "'data.scales'"),
+    ("data.scales=[0,1]", "positive"), ("train.em.alpha=[1,a,1]", "'train.em.alpha'")])
+def test_bad_numbers_are_refused_at_config_load(tmp_path, capsys, override, message):
+    rc, err = sosd_cli(capsys, "train", "--print-config", override)
+    assert rc == 2 and message in err, err
+
+
+# ----------------------------------------------------------------------- bad input still let through (issue 14)
+
+def _folder_root(tmp_path):
+    root = tmp_path / "ds"
+    write_folder(root)
+    return root
+
+
+def test_classes_txt_with_a_blank_line(tmp_path):
+    from sosd.data.folder import FolderDataset
+
+    root = _folder_root(tmp_path)
+    (root / "classes.txt").write_text("wall\n\nfloor\nchair\n")
+    with pytest.raises(DataError, match=r"classes.txt: line 2 is blank.*shift"):
+        FolderDataset(root, split="train")
+    (root / "classes.txt").write_text("wall\nfloor\nchair\n\n\n")  # trailing blank lines are fine
+    assert FolderDataset(root, split="train").class_names == ["wall", "floor", "chair"]
+
+
+def test_uppercase_png_extension_is_named(tmp_path):
+    from sosd.data.folder import FolderDataset
+
+    root = _folder_root(tmp_path)
+    depth = min((root / "train" / "depth").glob("*.png"))
+    depth.rename(depth.with_suffix(".PNG"))
+    with pytest.raises(DataError, match=r"\.PNG is there.*lowercase \.png"):
+        FolderDataset(root, split="train")
+
+
+def test_intrinsics_given_as_strings_are_refused(tmp_path):
+    from sosd.data.folder import read_intrinsics_json
+
+    p = tmp_path / "k.json"
+    p.write_text('{"fx": "500", "fy": 500, "cx": 320, "cy": 240}')
+    with pytest.raises(DataError, match="fx is '500', a str, not a number"):
+        read_intrinsics_json(p)
+    p.write_text('{"fx": 500, "fy": 500.0, "cx": 320, "cy": 240}')
+    assert read_intrinsics_json(p).tolist() == [500, 500, 320, 240]
+
+
+def _png16_rgb(path, a):
+    """A 16-bit RGB PNG (Pillow cannot write one)."""
+    import struct
+    import zlib
+
+    h, w, _ = a.shape
+    raw = b"".join(b"\x00" + a[i].astype(">u2").tobytes() for i in range(h))
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 16, 2, 0, 0, 0))
+                     + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b""))
+
+
+def test_16_bit_rgb_images_are_scaled_with_a_warning(tmp_path):
+    from sosd.data.folder import read_rgb
+    from sosd.inference import _as_array, read_image
+
+    a = np.full((40, 40, 3), 4095, np.uint16)  # 12-bit data in a 16-bit file: high byte 15
+    a[0, 0] = 65535
+    p = tmp_path / "rgb16.png"
+    _png16_rgb(p, a)
+    for reader in (read_rgb, read_image):
+        with pytest.warns(UserWarning, match="16-bit colour PNG reduced to 8 bits"):
+            out = reader(p)
+        assert out.dtype == np.uint8 and out[0, 0, 0] == 255 and out[1, 1, 0] == 4095 // 256
+    # a uint16 array through the API is scaled, not clipped to 255 (which would make it white)
+    assert _as_array(a)[1, 1, 0] == round(4095 / 257) and _as_array(a)[0, 0, 0] == 255
+
+
+def test_depth_in_tenth_millimetres_is_warned_about(tmp_path):
+    from sosd.data.folder import FolderDataset
+
+    root = _folder_root(tmp_path)
+    for f in (root / "train" / "depth").glob("*.png"):
+        mm = np.asarray(Image.open(f)).astype(np.uint16)
+        tenth = np.where(mm > 0, np.full_like(mm, 25000), 0).astype(np.uint16)  # 2.5 m in 0.1 mm units
+        Image.fromarray(tenth).save(f)
+    ds = FolderDataset(root, split="train")
+    with pytest.warns(UserWarning, match="0.1 mm units"):
+        ds.sample(0)
+
+
+@pytest.mark.parametrize("module,extra,call", [
+    ("scipy", "data", "splits"), ("h5py", "data", "mat"), ("onnx", "export", "onnx")])
+def test_missing_optional_dependency_names_the_extra(tmp_path, monkeypatch, module, extra, call):
+    from sosd.errors import MissingDependencyError
+
+    monkeypatch.setitem(sys.modules, module, None)  # `import module` raises ImportError
+    for k in [k for k in sys.modules if k.startswith(module + ".")]:
+        monkeypatch.setitem(sys.modules, k, None)
+    with pytest.raises(MissingDependencyError, match=rf"pip install 'sosd\[{extra}\]'"):
+        if call == "splits":
+            from sosd.data.nyu import load_splits
+            load_splits()
+        elif call == "mat":
+            from sosd.data.nyu import NYUDepthV2
+            NYUDepthV2(MAT, split="all")
+        else:
+            from sosd.config import ModelConfig
+            from sosd.export.onnx_export import export_onnx
+            from sosd.models import SOSDNet
+            from tests.models.base import SMALL
+            export_onnx(SOSDNet(ModelConfig(variant="depth_only", **SMALL)).eval(), tmp_path / "m.onnx", 64, 64)
+
+
+def test_overrides_split_around_a_flag(tmp_path, capsys):
+    rc, err = sosd_cli(capsys, "train", "train.steps=7", "--print-config", "train.lr=0.002")
+    out = capsys.readouterr().out
+    assert rc == 0, err
+    rc2 = main(["train", "train.steps=7", "--print-config", "train.lr=0.002"])
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert rc2 == 0 and printed["train"]["steps"] == 7 and printed["train"]["lr"] == 0.002
+    with pytest.raises(SystemExit):  # anything else left over is still an argparse error
+        main(["train", "train.steps=7", "--print-config", "--no-such-flag"])
+    del out
+
+
+def test_api_accepts_grey_and_rgba_arrays(run):
+    run_dir, _ = run
+    p = sosd.load(run_dir)
+    rgb = (np.random.default_rng(0).random((48, 64, 3)) * 255).astype(np.uint8)
+    grey = rgb[..., 0]
+    ref_grey = p.predict(np.repeat(grey[..., None], 3, axis=2))
+    for img in (grey, grey[..., None]):
+        out = p.predict(img)
+        np.testing.assert_allclose(out.depth, ref_grey.depth, rtol=1e-5, atol=1e-6)
+    rgba = np.concatenate([rgb, np.full((48, 64, 1), 7, np.uint8)], axis=2)
+    np.testing.assert_allclose(p.predict(rgba).depth, p.predict(rgb).depth, rtol=1e-5, atol=1e-6)
+    with pytest.raises(SOSDError, match="RGBA"):
+        p.predict(np.zeros((48, 64, 2), np.uint8))
+
+
+def test_loose_weights_of_another_variant_in_a_run_folder(tmp_path, capsys, run):
+    from sosd.models import SOSDNet
+    from sosd.train.checkpoint import save_weights
+
+    run_dir, _ = run
+    copy = tmp_path / "copy"
+    shutil.copytree(run_dir, copy)
+    other = tiny_config(tmp_path, variant="mtl", steps=1)
+    save_weights(SOSDNet(other.model), other, copy / "model.safetensors")
+    for cmd in (["eval", "--checkpoint", copy, "--no-progress"], ["export", "--checkpoint", copy, "--out", tmp_path / "m.onnx"]):
+        rc, err = sosd_cli(capsys, *cmd)
+        assert rc == 2 and "model.variant: 'mtl' in model.safetensors, 'sosd' in config.yaml" in err, err
+    with pytest.raises(SOSDError, match="another model than the run's"):
+        sosd.load(copy)
+
+
+def test_unwritable_output_paths_are_checked_before_the_work(tmp_path, capsys, run):
+    run_dir, _ = run
+    blocker = tmp_path / "a_file"
+    blocker.write_text("x")
+    rc, err = sosd_cli(capsys, "eval", "--checkpoint", run_dir, "--no-progress", "--out", blocker / "r.json")
+    out = capsys.readouterr().out
+    assert rc == 2 and "cannot write --out" in err and "rel" not in out  # no results printed, then a failure
+    rc, err = sosd_cli(capsys, "export", "--checkpoint", run_dir, "--out", blocker / "m.onnx")
+    assert rc == 2 and "cannot write --out" in err
+    img = tmp_path / "img.png"
+    Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(img)
+    rc, err = sosd_cli(capsys, "predict", img, "--checkpoint", run_dir, "--out", blocker / "preds", "--no-progress")
+    assert rc == 2 and "cannot write --out" in err

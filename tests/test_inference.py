@@ -87,7 +87,7 @@ def test_bad_inputs_are_clear_errors(indoor_run, tmp_path):
     with pytest.raises(SOSDError, match="does not exist"):
         read_image(tmp_path / "missing.png")
     with pytest.raises(SOSDError, match=r"\(H, W, 3\)"):
-        p.predict(np.zeros((20, 30)))
+        p.predict(np.zeros((20, 30, 2)))  # grey (H, W) and RGBA are accepted (tests/test_bad_input.py)
 
 
 def _manual(predictor, img, disparity):

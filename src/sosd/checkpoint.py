@@ -216,6 +216,7 @@ def resolve(path: str | Path) -> Path:
     if p.is_file():
         return p
     if (p / MODEL_FILE).is_file():
+        _check_loose_weights(p)
         return p
     for d in (p, p / "checkpoints"):
         if (d / LATEST).is_file():
@@ -233,6 +234,33 @@ def resolve(path: str | Path) -> Path:
                         f"with `sosd train --config {p / 'config.yaml'} --overwrite`")
     raise SOSDError(f"{p} is not a checkpoint: expected {MODEL_FILE} in it, or a run folder with "
                     f"checkpoints/{LATEST}")
+
+
+def _check_loose_weights(folder: Path) -> None:
+    """A run folder (config.yaml, checkpoints/) holding a ``model.safetensors`` of its own: it was put there
+    by hand, and ``folder`` would resolve to it rather than to the run's checkpoints. Refuse it when its model
+    is not the run's (the config in its metadata vs ``config.yaml``)."""
+    run_cfg = folder / "config.yaml"
+    if not run_cfg.is_file() or not (folder / "checkpoints").is_dir():
+        return  # a checkpoint folder or a save_pretrained folder: the weights file is its own
+    import yaml
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(folder / MODEL_FILE), framework="pt") as fh:
+            saved = json.loads((fh.metadata() or {})["sosd_config"])["model"]
+        run = (yaml.safe_load(run_cfg.read_text()) or {}).get("model", {})
+    except Exception:  # noqa: BLE001 - unreadable: read_weights reports it with its own message
+        return
+    keys = ("variant", "backbone", "num_classes", "output_stride", "aspp_channels", "decoder_channels",
+            "refined_channels", "focal_aware")
+    diff = [f"model.{k}: {saved.get(k)!r} in {MODEL_FILE}, {run.get(k)!r} in config.yaml" for k in keys
+            if k in run and saved.get(k) != run.get(k)]
+    if diff:
+        raise SOSDError(f"run folder {folder} holds a {MODEL_FILE} of another model than the run's "
+                        f"({'; '.join(diff)}): it was not written by this run. Pass the file itself "
+                        f"({folder / MODEL_FILE}) to use it, or move it out to use the run's checkpoints "
+                        f"({folder / 'checkpoints'})")
 
 
 def read_weights(path: str | Path) -> tuple[dict[str, torch.Tensor], Config, dict]:
@@ -293,9 +321,10 @@ def _describe_saved_model(source) -> str:
         return ""
 
 
-def check_compatible(model, sd: dict, source: str, own_config: bool = False) -> None:
+def check_compatible(model, sd: dict, source: str, own_config: bool = False, saved_cfg: Config | None = None) -> None:
     """A clear error when a state dict belongs to another variant / class count / backbone.
-    ``own_config``: the model was built from the checkpoint's own config (a mismatch = an altered file)."""
+    ``own_config``: the model was built from the checkpoint's own config (a mismatch = an altered file).
+    ``saved_cfg``: the checkpoint's config, to name the model settings that differ."""
     own = model.state_dict()
     missing, unexpected = sorted(set(own) - set(sd)), sorted(set(sd) - set(own))
     shapes = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
@@ -312,8 +341,21 @@ def check_compatible(model, sd: dict, source: str, own_config: bool = False) -> 
             f"checkpoint {source}{_describe_saved_model(source)} does not fit the model (variant "
             f"{model.cfg.variant}, {model.cfg.num_classes} classes, backbone {model.cfg.backbone}): "
             f"{len(missing)} missing, {len(unexpected)} unexpected, {len(shapes)} mis-shaped tensors, e.g. "
-            f"{(missing + unexpected + shapes)[:3]}. Use the model settings it was trained with (to resume a "
-            f"run, leave out --config and model.* overrides: the run's config.yaml is used)")
+            f"{(missing + unexpected + shapes)[:3]}. " + _model_advice(model.cfg, saved_cfg))
+
+
+def _model_advice(cfg, saved_cfg) -> str:
+    """What differs between the model asked for and the checkpoint's, stated as facts (the caller's flags
+    are not known here, so no advice about flags that may never have been passed)."""
+    if saved_cfg is None:
+        return "Use the model settings it was trained with"
+    import dataclasses
+
+    a, b = dataclasses.asdict(cfg), dataclasses.asdict(saved_cfg.model)
+    diff = [f"model.{k}={b[k]!r} (asked for {a[k]!r})" for k in a
+            if k != "pretrained" and a[k] != b.get(k)]
+    return ("It was trained with " + ", ".join(diff) + ": use those settings") if diff else \
+        "Use the model settings it was trained with"
 
 
 def read_train_state(path: str | Path) -> tuple[dict, dict]:

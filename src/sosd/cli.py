@@ -56,7 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     from sosd.errors import SOSDError
 
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        # `sosd train a=1 --overwrite b=2`: argparse takes one run of positionals, so key=value overrides
+        # after a flag come back unparsed; they are overrides all the same (in the order given)
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = list(args.overrides or []) + extra
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2

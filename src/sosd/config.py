@@ -79,8 +79,10 @@ class DataConfig:
                                       "drawn independently of its class ([0.5, 2.0]: the counterfactual where "
                                       "size no longer follows class; 1,1 = the class's own sizes)")
     train_split: str = _f("train", "split used for training")
-    val_split: str = _f("test", "split used for validation/evaluation (NYU: test, Cityscapes: val; synthetic: "
-                                "val for choosing, test for reporting)")
+    val_split: str = _f("test", "split validated on during training, and that train.best_metric selects on "
+                                "(never the reported split when best_metric is set: NYU val, synthetic val)")
+    test_split: str = _f("", "split the tables and `sosd eval` report (empty = the dataset's: Cityscapes val, "
+                             "else test); model selection never uses it")
     nyu_depth: str = _f("depths", "NYU depth source: depths (inpainted) | rawDepths")
     nyu_classes: int = _f(40, "NYU class set: 40 (Gupta et al.) | 13 (MTAN-family)")
     augment: bool = _f(False, "paper augmentation: random scale, colour jitter, horizontal flip")
@@ -396,12 +398,20 @@ def validate(cfg: Config) -> None:
         if v < 0 or 0 < v < MIN_INPUT_SIDE:
             raise ConfigError(f"config key '{key}' = {v} is too small for the network: each side must be at "
                               f"least {MIN_INPUT_SIDE} px (0 = the stored size)", key)
+    reported = cfg.data.test_split or ("val" if cfg.data.dataset == "cityscapes" else "test")
+    if cfg.train.best_metric and cfg.data.val_split == reported:
+        raise ConfigError(
+            f"train.best_metric = {cfg.train.best_metric!r} would pick best.ckpt on data.val_split = "
+            f"{cfg.data.val_split!r}, the split results are reported on (model selection on reported data); "
+            f"validate on a held-out split (NYU: val, synthetic: val) or set train.best_metric= (report the "
+            f"last checkpoint)", "train.best_metric")
     if len(cfg.train.em.alpha) != 3:
         raise ConfigError("config key 'train.em.alpha' must hold 3 weights (one per branch, eq. 5)")
     if len(cfg.data.focal_scale) != 2 or cfg.data.focal_scale[0] > cfg.data.focal_scale[1]:
         raise ConfigError("config key 'data.focal_scale' must be [low, high] with low <= high")
     if len(cfg.data.size_scale) != 2 or not 0 < cfg.data.size_scale[0] <= cfg.data.size_scale[1]:
         raise ConfigError("config key 'data.size_scale' must be [low, high] with 0 < low <= high")
+    _check_numbers(cfg)
     for key in ("train.steps", "train.batch_size", "train.accum_steps", "train.em.switch_every"):
         sec, *rest = key.split(".")
         v = getattr(cfg, sec)
@@ -409,6 +419,43 @@ def validate(cfg: Config) -> None:
             v = getattr(v, r)
         if v < 1:
             raise ConfigError(f"config key '{key}' must be >= 1, got {v}")
+
+
+# numeric keys with a bound: (key, lowest allowed, strict). Checked at load, so a bad value is one line
+# naming the key, never an optimiser's traceback minutes into a run.
+_BOUNDS = (("train.lr", 0.0, True), ("train.weight_decay", 0.0, False), ("train.warmup_steps", 0, False),
+           ("train.grad_clip", 0.0, False), ("train.poly_power", 0.0, False), ("train.val_every", 0, False),
+           ("train.ckpt_every", 0, False), ("train.log_every", 1, False), ("train.threads", 0, False),
+           ("model.init_std", 0.0, True), ("model.depth_prior", 0.0, True), ("model.focal_ref", 0.0, True),
+           ("data.num_workers", 0, False), ("data.train_size", 1, False), ("data.val_size", 1, False),
+           ("eval.batch_size", 1, False), ("eval.num_pictures", 0, False))
+
+
+def _get(cfg, key: str):
+    v = cfg
+    for part in key.split("."):
+        v = getattr(v, part)
+    return v
+
+
+def _check_numbers(cfg: Config) -> None:
+    """Every float of the config is finite (``nan`` and ``inf`` parse as floats); bounded keys in range;
+    list-valued numbers (scales, alpha, focal_scale, atrous_rates) are finite numbers."""
+    for key in _all_keys():
+        v = _get(cfg, key)
+        if isinstance(v, float) and not math.isfinite(v):
+            raise ConfigError(f"config key '{key}' must be a finite number, got {v}", key)
+    for key, low, strict in _BOUNDS:
+        v = _get(cfg, key)
+        if v < low or (strict and v == low):
+            raise ConfigError(f"config key '{key}' must be {'>' if strict else '>='} {low}, got {v}", key)
+    for key in ("data.scales", "data.focal_scale", "train.em.alpha", "model.atrous_rates"):
+        for v in _get(cfg, key):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
+                raise ConfigError(f"config key '{key}' must hold finite numbers, got {v!r}", key)
+    if min(cfg.data.scales, default=0) <= 0:
+        raise ConfigError(f"config key 'data.scales' must hold positive numbers, got {cfg.data.scales}",
+                          "data.scales")
 
 
 def describe_fields(cls=Config, prefix: str = "") -> list[tuple[str, str, str]]:

@@ -35,11 +35,20 @@ def read_image(path: str | Path) -> np.ndarray:
     try:
         with Image.open(p) as im:
             a = np.array(im.convert("RGB"))  # a writable copy: torch.from_numpy needs one
+            mode = im.mode
     except Exception as e:  # noqa: BLE001 - PIL raises OSError, SyntaxError, ValueError, struct.error, ...
         what = "the file is empty" if p.stat().st_size == 0 else "the file is cut short, corrupt, or not an image"
         raise SOSDError(f"cannot read image {p}: {e} ({what})") from None
     if a.ndim != 3 or min(a.shape[:2]) < 1:
         raise SOSDError(f"cannot read image {p}: it holds no pixels (shape {a.shape})")
+    from sosd.data.folder import png_bit_depth
+
+    if mode in ("RGB", "RGBA") and png_bit_depth(p) == 16:  # Pillow keeps the high byte of each channel
+        import warnings
+
+        warnings.warn(f"{p}: 16-bit colour PNG reduced to 8 bits per channel (value / 256; its brightest "
+                      f"channel value is now {int(a.max())} of 255). If its values use only the low bits "
+                      f"(e.g. 12-bit data), rescale it to 8-bit yourself first", stacklevel=2)
     return a
 
 
@@ -49,8 +58,17 @@ def _as_array(image) -> np.ndarray:
     if hasattr(image, "convert"):  # PIL image
         return np.array(image.convert("RGB"))
     a = np.asarray(image)
+    # the same images a file may hold: grey (H, W) or (H, W, 1) -> RGB; RGBA (H, W, 4) -> RGB (alpha
+    # dropped, as PIL's convert("RGB") does for files)
+    if a.ndim == 2:
+        a = np.repeat(a[:, :, None], 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 1:
+        a = np.repeat(a, 3, axis=2)
+    elif a.ndim == 3 and a.shape[2] == 4:
+        a = a[:, :, :3]
     if a.ndim != 3 or a.shape[2] != 3:
-        raise SOSDError(f"expected an RGB image of shape (H, W, 3), got {a.shape}")
+        raise SOSDError(f"expected an image of shape (H, W, 3) RGB, (H, W, 4) RGBA or (H, W) grey, "
+                        f"got {a.shape}")
     if min(a.shape[:2]) < 1:
         raise SOSDError(f"the image of shape {a.shape} holds no pixels")
     if a.dtype.kind not in "biuf":
@@ -60,6 +78,8 @@ def _as_array(image) -> np.ndarray:
     if a.dtype != np.uint8:
         if a.dtype.kind == "f" and a.max() <= 1.0:
             a = (a * 255).round()
+        elif a.dtype == np.uint16:  # 16-bit: scale 0..65535 to 0..255, not clip (which saturates)
+            a = (a.astype(np.float64) / 257.0).round()
         a = np.clip(a, 0, 255).astype(np.uint8)
     return a
 

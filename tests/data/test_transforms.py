@@ -63,7 +63,8 @@ def test_augment_scale_divides_depth_multiplies_disparity(s_):
     assert d.image.shape == (H, W, 3) and p.image.shape == (H, W, 3)
     assert np.allclose(d.target[d.valid], 3.0 / s_)
     assert np.allclose(p.target[p.valid], 8.0 * s_)
-    assert d.intrinsics[0] == pytest.approx(100.0 * s_) and d.intrinsics[1] == pytest.approx(110.0 * s_)
+    # same camera, scene s times closer: the focal lengths do not change (eq. 2 stays consistent)
+    assert d.intrinsics[0] == pytest.approx(100.0) and d.intrinsics[1] == pytest.approx(110.0)
     if s_ < 1:  # padding: labels 255, valid False, image 0 outside the scaled image
         assert (~d.valid).sum() == H * W - (H * s_) * (W * s_)
         assert np.all(d.labels[~d.valid] == IGNORE_INDEX) and np.all(d.image[~d.valid] == 0)
@@ -167,3 +168,43 @@ def test_property_augment_keeps_size_and_mask_consistent():
         assert set(np.unique(o.labels)) <= set(np.unique(s.labels)) | {IGNORE_INDEX}
 
     prop()
+
+
+@pytest.mark.parametrize("preset,s_", [("indoor", 1.2), ("indoor", 0.75), ("street", 1.25)])
+def test_augmented_generator_objects_satisfy_eq3(preset, s_):
+    """After scale augmentation, eq. (3) holds with the augmented sample's own intrinsics and target: for a
+    generator object of known physical area (planar, fronto-parallel), d'^2 = fx' fy' area / pixels', with
+    d' the object's depth in the augmented target (disparity: fx' B / disparity'). A scale that changes the
+    focal lengths *and* the depth is off by a factor s."""
+    from sosd.data.synthetic import render_scene
+
+    checked = 0
+    for index in range(30):
+        if checked >= 4:
+            break
+        sample, objects = render_scene(preset, 0, index, 120, 160, return_objects=True)
+        inst = sample.extras["instances"]
+        # carry the object index through the same nearest resampling as the labels
+        s = sample.replace(labels=np.where(inst >= 0, inst, IGNORE_INDEX).astype(np.int64), extras={})
+        out = PaperAugment(scales=[s_], seed=index, flip_p=0.5, color=False)(s, index)
+        fx, fy = (float(v) for v in out.intrinsics[:2])
+        for o in objects:
+            k = o["instance"]
+            before, after = int((inst == k).sum()), out.labels == k
+            # objects whole before and after (not occluded, not cut by the image border or the crop)
+            if not (o["inside"] and o["unoccluded"] and before >= 300):
+                continue
+            if abs(after.sum() - before * s_ * s_) > 0.1 * before * s_ * s_:
+                continue
+            vals = out.target[after & out.valid]
+            if vals.size < 50:
+                continue
+            d_eq3 = np.sqrt(fx * fy * o["area_m2"] / after.sum())
+            if out.target_kind == "disparity":
+                d_target = fx * sample.extras["baseline"] / float(np.median(vals))
+            else:
+                d_target = float(np.median(vals))
+            assert d_target == pytest.approx(o["depth_m"] / s_, rel=1e-3)   # the scene s times closer
+            assert d_eq3 == pytest.approx(d_target, rel=0.08), (index, o["class_name"])
+            checked += 1
+    assert checked >= 3

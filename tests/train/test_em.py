@@ -56,8 +56,10 @@ def test_frozen_side_and_its_optimizer_state_do_not_change(tmp_path, phase_step)
     for n in frozen:  # Adam moments and step count of frozen parameters do not advance
         for k, v in opt_before[id(params[n])].items():
             assert torch.equal(v, opt_after[id(params[n])][k]), f"Adam {k} of {n} advanced"
-    assert any(not torch.equal(before[n], after[n]) for n in live), "the learning side did not move"
-    assert any(not torch.equal(before[n], after[n]) for n in trunk), "the shared trunk did not move"
+    for g in live_groups + ("com",):  # every live group of Algorithm 1 steps in its phase, not just one
+        names = _names(tr.model, [g])
+        assert names, g
+        assert any(not torch.equal(before[n], after[n]) for n in names), f"group {g} did not move in the {phase} phase"
 
 
 def test_phase_schedule():
@@ -71,8 +73,10 @@ def test_phase_schedule():
     assert [em.phase_at(100, e) for e in range(3)] == ["semantic", "depth", "semantic"]
 
 
-def test_alpha_weights_the_trunk_gradient_per_branch(tmp_path):
-    """eq. (5): with alpha = (a, b, c) the trunk gradient is a*g_dep + b*g_3d + c*g_2d (linearity)."""
+@pytest.mark.parametrize("phase_step", [0, 1])
+def test_alpha_weights_the_trunk_gradient_per_branch(tmp_path, phase_step):
+    """eq. (5): with alpha = (a, b, c) the trunk gradient is a*g_1 + b*g_2 + c*g_3 (linearity), in the depth
+    phase (dep, 3d, 2d) and in the semantic phase (sem, 3d, d^-2)."""
     cfg = tiny_config(tmp_path, strategy="em")
     tr = Trainer(cfg, tmp_path / "run", progress=False)
     model = tr.model
@@ -81,7 +85,8 @@ def test_alpha_weights_the_trunk_gradient_per_branch(tmp_path):
 
     def trunk_grad(alpha):
         cfg.train.em.alpha = list(alpha)
-        em.prepare(model, 0, 0)  # depth phase
+        em.prepare(model, phase_step, 0)  # step 0: depth phase, step 1: semantic phase
+        assert em.phase == ("depth", "semantic")[phase_step]
         model.zero_grad(set_to_none=True)
         torch.manual_seed(0)
         em.losses(model, batch)["loss"].backward()
@@ -92,4 +97,12 @@ def test_alpha_weights_the_trunk_gradient_per_branch(tmp_path):
     torch.testing.assert_close(g[(1, 1, 1)], g[(1, 0, 0)] + g[(0, 1, 0)] + g[(0, 0, 1)], rtol=1e-4, atol=1e-6)
     torch.testing.assert_close(g[(0.5, 2, 3)], 0.5 * g[(1, 0, 0)] + 2 * g[(0, 1, 0)] + 3 * g[(0, 0, 1)],
                                rtol=1e-4, atol=1e-6)
-    assert g[(0, 0, 1)].abs().sum() > 0  # the 2d branch reaches the trunk through theta^sem
+    # each branch reaches the trunk (the 2d branch through theta^sem, the d^-2 branch through theta^dep),
+    # and the three contributions are different (a mutant applying one alpha to all would make them equal)
+    for a in [(1, 0, 0), (0, 1, 0), (0, 0, 1)]:
+        assert g[a].abs().sum() > 0, a
+    assert not torch.allclose(g[(1, 0, 0)], g[(0, 1, 0)]) and not torch.allclose(g[(0, 1, 0)], g[(0, 0, 1)])
+    # only this phase's side is weighted: the other side's alphas stay at 1
+    other = "semantic" if phase_step == 0 else "depth"
+    assert model.alphas[other] == (1.0, 1.0, 1.0)
+    assert model.alphas["depth" if phase_step == 0 else "semantic"] == (0.5, 2.0, 3.0)

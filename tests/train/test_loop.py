@@ -57,7 +57,7 @@ def test_same_config_and_seed_give_identical_losses(tmp_path):
 
 def test_fit_writes_the_run_folder_and_resumes_from_it(tmp_path):
     cfg = tiny_config(tmp_path, steps=4, **{"train.ckpt_every": 2, "train.val_every": 2,
-                                            "train.best_metric": "rel"})
+                                            "train.best_metric": "rel", "data.val_split": "val"})
     summary = fit(cfg, progress=False)
     run = tmp_path / "runs" / "tiny"
     for f in ("config.yaml", "metrics.json", "predictions.png", "checkpoints/latest", "checkpoints/best/model.safetensors"):

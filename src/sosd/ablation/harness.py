@@ -29,7 +29,12 @@ def row_config(table: Table, row: Row, dataset: str, seed: int, budget: int, out
           f"train.seed={seed}", f"train.name={row.key}-seed{seed}", f"train.out_dir={out / 'runs'}",
           "train.val_every=0", "train.best_metric=", f"train.ckpt_every={max(1, budget // 4)}",
           *row.overrides, *curve_ov]
-    return load_config(base or DATASETS[dataset], ov)
+    cfg = load_config(base or DATASETS[dataset], ov)
+    if not curves:  # tables report the final model (no best.ckpt) on the reported split, whatever the base
+        from sosd.data.factory import reported_split  # validates on
+
+        cfg.data.val_split = reported_split(cfg.data)
+    return cfg
 
 
 def run_row(cfg, progress: bool = False) -> dict:
@@ -62,8 +67,10 @@ def test_metrics(cfg, data_overrides: tuple = (), label: str = "") -> dict:
         return json.loads(path.read_text())
     model, _ = load_model(run_dir)
     data = apply_overrides(cfg, list(data_overrides)).data
-    res = evaluate_model(model, build_dataset(data, "test"), cfg.eval.depth_protocol, cfg.eval.batch_size,
-                         progress=False)
+    from sosd.data.factory import reported_split
+
+    res = evaluate_model(model, build_dataset(data, reported_split(data)), cfg.eval.depth_protocol,
+                         cfg.eval.batch_size, progress=False)
     res = {k: v for k, v in res.items() if isinstance(v, (int, float))}
     res["code_commit"] = code_commit()  # runs of one table may span sessions: each records its code
     path.write_text(json.dumps(res, indent=1))
@@ -108,7 +115,9 @@ def evaluate_on(cfg, data_overrides: tuple) -> dict:
 
     model, _ = load_model(Path(cfg.train.out_dir) / cfg.train.name)
     c = apply_overrides(cfg, list(data_overrides))
-    ds = build_dataset(c.data, c.data.val_split)
+    from sosd.data.factory import reported_split
+
+    ds = build_dataset(c.data, reported_split(c.data))  # the reported split, not the selection one
     return evaluate_model(model, ds, c.eval.depth_protocol, c.eval.batch_size, progress=False)
 
 

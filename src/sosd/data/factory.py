@@ -73,8 +73,8 @@ def _folder(cfg, split, train, seed):
 
 
 DATASETS = {
-    "synthetic": _synthetic,
-    "nyuv2": _nyuv2,            # official nyu_depth_v2_labeled.mat; splits train | test | all
+    "synthetic": _synthetic,    # splits train | val | test (three disjoint seed streams)
+    "nyuv2": _nyuv2,            # official nyu_depth_v2_labeled.mat; splits train | test | val | train_no_val | all
     "nyuv2_mtan": _nyuv2_mtan,  # MTAN .npy folders (13 classes, 288x384); splits train | test (= val/)
     "nyud_mt": _nyud_mt,        # ASTMT NYUD_MT folders (40 classes); splits train | test (= gt_sets/val.txt)
     "cityscapes": _cityscapes,  # official release folders, disparity in px; splits train | val | test
@@ -89,3 +89,9 @@ def build(cfg, split: str, train: bool = False, seed: int = 0):
         raise DataError(f"data.root is not set: the {cfg.dataset} dataset needs data.root=<path> "
                         "(see docs/data.md for the layout)")
     return DATASETS[cfg.dataset](cfg, split, train, seed)
+
+
+def reported_split(cfg) -> str:
+    """The split the tables and ``sosd eval`` report for a DataConfig: ``data.test_split``, or when empty the
+    dataset's own (Cityscapes: val, its test labels are withheld; every other dataset: test)."""
+    return cfg.test_split or ("val" if cfg.dataset == "cityscapes" else "test")

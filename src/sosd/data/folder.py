@@ -29,6 +29,7 @@ the file and what was expected.
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -89,9 +90,29 @@ def _open(path) -> Image.Image:
     return im
 
 
+def png_bit_depth(path) -> int | None:
+    """Bits per channel from a PNG's IHDR header (None for other files)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(26)
+    except OSError:
+        return None
+    if head[:8] != b"\x89PNG\r\n\x1a\n" or head[12:16] != b"IHDR":
+        return None
+    return head[24]
+
+
 def read_rgb(path) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of any 8-bit image file."""
+    """(H, W, 3) uint8 RGB of any 8-bit image file. A 16-bit colour PNG (which Pillow decodes to its high
+    byte, i.e. value // 256) is kept at that 8-bit scale with a warning: a file whose values use only the
+    low bits (12-bit data in a 16-bit container) would come out nearly black."""
     im = _open(path)
+    if im.mode in ("RGB", "RGBA") and png_bit_depth(path) == 16:
+        a = np.asarray(im.convert("RGB"))
+        warnings.warn(f"{path}: 16-bit colour PNG reduced to 8 bits per channel (value / 256; its brightest "
+                      f"channel value is now {int(a.max())} of 255). If its values use only the low bits "
+                      f"(e.g. 12-bit data), rescale it to 8-bit yourself first", stacklevel=2)
+        return a
     if im.mode not in ("RGB", "RGBA", "L", "P", "LA", "CMYK", "YCbCr"):
         raise DataError(f"{path}: image mode {im.mode} is not 8-bit colour or grey (expected an RGB image; "
                         f"it is {_MODE_NAMES.get(im.mode, 'another kind of image')})")
@@ -194,6 +215,23 @@ def check_depth_millimetres(mm: np.ndarray, path) -> None:
                         f"millimetres (3 m = 3000): save (depth_m * 1000).round().astype(np.uint16)")
 
 
+# A depth map in millimetres whose median valid value is over this (15 m) is implausible for the indoor
+# scenes a folder dataset usually holds and is what NYU's raw 0.1 mm PNGs look like read as millimetres.
+MM_MEDIAN_SUSPICIOUS = 15000
+
+
+def warn_depth_tenth_millimetres(mm: np.ndarray, path) -> bool:
+    """Warn (once per call) when a millimetre depth map looks like 0.1 mm units; True if it warned."""
+    v = mm[mm > 0]
+    if v.size and float(np.median(v)) > MM_MEDIAN_SUSPICIOUS:
+        warnings.warn(f"{path}: depth values {int(v.min())}..{int(v.max())} read as millimetres put the median "
+                      f"pixel {float(np.median(v)) / 1000:.1f} m away, implausibly far for indoor scenes: if the "
+                      f"file is in 0.1 mm units (NYU's raw depth PNGs), divide it by 10 to get millimetres",
+                      stacklevel=2)
+        return True
+    return False
+
+
 def check_depth_metres(d: np.ndarray, path, dataset: str = "NYU") -> None:
     """Raise if an indoor depth map that should be in metres looks like millimetres."""
     v = d[d > 0]
@@ -215,10 +253,29 @@ def read_lines(path, what: str) -> list[str]:
     return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
+def read_class_names(path) -> list[str]:
+    """Class names of ``classes.txt``: line k names class id k, so a blank line inside the list is an error
+    (dropping it would shift every later name by one); blank lines at the end are ignored."""
+    p = Path(path)
+    read_lines(p, "one class name per line")  # the text checks and their messages
+    lines = [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines()]
+    while lines and not lines[-1]:
+        lines.pop()
+    blank = [i + 1 for i, ln in enumerate(lines) if not ln]
+    if blank:
+        raise DataError(f"{p}: line {blank[0]} is blank ({len(blank)} blank line(s) before the last name); line "
+                        f"k names class id k-1, so a blank line would shift the names after it: write a name "
+                        f"on every line (e.g. 'unused') or delete the line")
+    return lines
+
+
 def read_intrinsics_json(path) -> np.ndarray:
     p = require_file(path, 'a JSON object {"fx":..,"fy":..,"cx":..,"cy":..}')
     try:
         d = json.loads(p.read_text())
+        for key in ("fx", "fy", "cx", "cy"):
+            if isinstance(d[key], bool) or not isinstance(d[key], (int, float)):
+                raise TypeError(f"{key} is {d[key]!r}, a {type(d[key]).__name__}, not a number")
         k = np.array([float(d[k]) for k in ("fx", "fy", "cx", "cy")], dtype=np.float32)
     except Exception as e:
         raise DataError(f'{p}: cannot read intrinsics ({type(e).__name__}: {e}); expected a JSON object '
@@ -266,13 +323,21 @@ class FolderDataset(SceneDataset):
             if has:
                 missing = [n for n in self.names if not (self.dir / sub / f"{n}.png").is_file()]
                 if missing:
-                    raise DataError(f"{self.dir / sub / (missing[0] + '.png')}: file not found (expected a "
+                    want = self.dir / sub / (missing[0] + ".png")
+                    other = [q.name for q in (self.dir / sub).glob(missing[0] + ".*")
+                             if q.suffix.lower() == ".png"]
+                    if other:  # a.PNG: not found on a case-sensitive file system, so say why
+                        raise DataError(f"{want}: file not found, but {self.dir / sub / other[0]} is there: {sub} "
+                                        f"files must end in lowercase .png; rename them (e.g. "
+                                        f"`for f in *.PNG; do mv \"$f\" \"${{f%.PNG}}.png\"; done`)")
+                    raise DataError(f"{want}: file not found (expected a "
                                     f"{sub} PNG for every image; {len(missing)} missing)")
         self.height, self.width = height, width
+        self._warned_units = False  # the 0.1 mm warning: once per dataset, not once per sample
 
         classes = self.root / "classes.txt"
         if classes.is_file():
-            names = read_lines(classes, "one class name per line")
+            names = read_class_names(classes)
             if not names:
                 raise DataError(f"{classes}: empty (expected one class name per line)")
             self.class_names = names
@@ -307,6 +372,8 @@ class FolderDataset(SceneDataset):
             mm = read_uint16_png(p, "a 16-bit single-channel PNG of depth in millimetres, 0 = invalid")
             check_same_size(mm, (h, w), p, "depth")
             check_depth_millimetres(mm, p)
+            if not self._warned_units:
+                self._warned_units = warn_depth_tenth_millimetres(mm, p)
             valid = mm > 0
             target = mm.astype(np.float32) / 1000.0
         else:

@@ -33,7 +33,7 @@ import numpy as np
 from sosd.data.folder import check_finite, require_file
 from sosd.data.sample import IGNORE_INDEX, Sample, SceneDataset
 from sosd.data.transforms import resize_sample
-from sosd.errors import DataError
+from sosd.errors import DataError, MissingDependencyError, require_module
 
 META_DIR = Path(__file__).with_name("nyu_meta")
 MAT_NAME = "nyu_depth_v2_labeled.mat"
@@ -42,9 +42,10 @@ NYU_HEIGHT, NYU_WIDTH = 480, 640
 
 
 def _loadmat(path, what: str) -> dict:
+    p = require_file(path, what)
+    require_module("scipy", "data", f"reading {p.name} (NYU's split and class-mapping files)")
     import scipy.io
 
-    p = require_file(path, what)
     try:
         return scipy.io.loadmat(str(p))
     except Exception as e:
@@ -60,6 +61,17 @@ def _strings(cells) -> list[str]:
             c = c.ravel()[0]
         out.append(str(np.asarray(c).ravel()[0]) if isinstance(c, np.ndarray) else str(c))
     return out
+
+
+VAL_SIZE, VAL_SEED = 80, 0  # the fixed validation subset of the 795 training images (documented in docs/data.md)
+
+
+def validation_subset(train: np.ndarray, size: int = VAL_SIZE, seed: int = VAL_SEED) -> np.ndarray:
+    """Sorted indices of NYU's fixed validation subset: ``size`` of the official training indices, drawn
+    with ``numpy.random.default_rng(seed)``. NYU has no official validation split, and model selection on
+    the 654 test images (the ones the tables report) would be selection on reported data."""
+    rng = np.random.default_rng(seed)
+    return np.sort(rng.choice(np.asarray(train), size=size, replace=False))
 
 
 def load_splits(path=None) -> dict[str, np.ndarray]:
@@ -101,7 +113,8 @@ class NYUDepthV2(SceneDataset):
     """NYU Depth v2 labelled set from the official .mat (see the module docstring for every convention).
 
     ``mat_path_or_root``: the .mat file, or a folder holding ``nyu_depth_v2_labeled.mat``. ``split``:
-    "train" (795) | "test" (654) | "all" (every image in the file, in file order). ``indices``: explicit
+    "train" (795) | "test" (654) | "val" (a fixed seeded 80 of the 795, :func:`validation_subset`) |
+    "train_no_val" (the other 715) | "all" (every image in the file, in file order). ``indices``: explicit
     1-based indices (overrides ``split``). A split index beyond the file's image count is a DataError
     naming the file and the index (e.g. the one-image excerpt with ``split="test"``).
     """
@@ -145,8 +158,13 @@ class NYUDepthV2(SceneDataset):
         elif split in ("train", "test"):
             idx = load_splits(splits_path)[split]
             what = f"split '{split}'"
+        elif split in ("val", "train_no_val"):
+            train = load_splits(splits_path)["train"]
+            val = validation_subset(train)
+            idx = val if split == "val" else np.setdiff1d(train, val)
+            what = f"split '{split}'"
         else:
-            raise DataError(f"NYU split must be 'train', 'test' or 'all', got {split!r}")
+            raise DataError(f"NYU split must be 'train', 'test', 'val', 'train_no_val' or 'all', got {split!r}")
         if idx.size == 0:
             raise DataError(f"{self.path}: {what} selects no images")
         bad = idx[(idx < 1) | (idx > self.n_images)]
@@ -161,8 +179,7 @@ class NYUDepthV2(SceneDataset):
 
     # -- file handle: one per process, never pickled ------------------------------------------------
     def _open(self):
-        import h5py
-
+        h5py = require_module("h5py", "data", f"reading {self.path} (MATLAB v7.3 = HDF5)")
         try:
             return h5py.File(self.path, "r")
         except Exception as e:
@@ -188,7 +205,7 @@ class NYUDepthV2(SceneDataset):
     def _inspect(self) -> int:
         try:
             return self._inspect_file()
-        except DataError:
+        except (DataError, MissingDependencyError):
             raise
         except Exception as e:  # noqa: BLE001 - h5py raises KeyError, OSError, ValueError, ... on a broken file
             raise DataError(f"{self.path}: malformed MATLAB v7.3 / HDF5 file ({type(e).__name__}: {e}); "

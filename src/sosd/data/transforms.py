@@ -16,11 +16,24 @@ Resampling rules, shared by every loader (:func:`resize_sample`) and by :class:`
   a **metric depth** target is left unchanged by :func:`resize_sample` (the scene did not move; the focal
   length in pixels changed, and the intrinsics say so).
 
-Scale augmentation is different (:class:`PaperAugment`): the paper (eq. 2) treats a scaled image as the
-scene seen ``s`` times closer, so metric depth is **divided by s**, disparity **multiplied by s**, and the
-intrinsics of the new pixel grid are scaled by ``s`` as above. The image is then cropped (``s > 1``) or
-padded (``s < 1``: image 0, labels 255, valid False, target 0) back to the input size so batches stack;
-the crop/pad offset moves ``cx, cy``.
+Scale augmentation is different (:class:`PaperAugment`). Its camera model: **the same camera, the scene
+s times closer**. An image scaled by ``s`` is what the *same* focal length sees when every point keeps its
+lateral position (X, Y) and its depth becomes ``d / s``: eq. (1) gives ``u' = fx X / (d/s) + cx' =
+s (u - cx) + cx'``, the image scaled by ``s`` about the principal point, and eq. (2)-(3) give
+``Δu' = s Δu`` and ``d'² = fx fy ΔXΔY / (Δu'Δv') = (d/s)²`` for an object of the same physical size. So:
+
+* metric depth is **divided by s**;
+* disparity ``fx B / d`` is **multiplied by s** (same ``fx`` and baseline, depth ``/ s``);
+* ``fx, fy`` are **unchanged**; only the principal point moves with the pixel grid,
+  ``cx' = (cx + 0.5) s - 0.5`` (then the crop offset), which is what makes eq. (1) exact for every pixel.
+
+This keeps eq. (2)-(3) consistent for the paper's unit (its BatchNorm absorbs one fixed focal length per
+dataset, so a changed ``fx`` would contradict it) and for ``focal_aware`` (its ``sqrt(fx fy)`` matches the
+depth it is trained on). The other consistent model (a zoom: ``fx, fy`` times ``s``, depth unchanged,
+disparity times ``s``) would teach a fixed-focal model that the same depth looks ``s`` times larger.
+Changing only the pixel grid (:func:`resize_sample`) is the zoom: there the scene did not move.
+The image is then cropped (``s > 1``) or padded (``s < 1``: image 0, labels 255, valid False, target 0)
+back to the input size so batches stack; the crop/pad offset moves ``cx, cy``.
 """
 from __future__ import annotations
 
@@ -155,8 +168,9 @@ class PaperAugment:
     Call as ``aug(sample, index) -> Sample``. Per sample, in this order:
 
     1. scale ``s`` drawn from ``scales``; image bilinear, labels/valid/target nearest to
-       ``round(H*s) x round(W*s)``; metric depth ``/= s``, disparity ``*= s`` (``s`` = the realised width
-       ratio), intrinsics scaled (see the module docstring);
+       ``round(H*s) x round(W*s)``; the same camera sees the scene ``s`` times closer (module docstring):
+       metric depth ``/= s``, disparity ``*= s`` (``s`` = the realised size ratio), ``fx, fy`` unchanged,
+       ``cx, cy`` follow the pixel grid;
     2. with ``crop_to_input``: a random crop (``s > 1``) or pad (``s < 1``) back to H x W; cx, cy shift;
     3. with ``color``: brightness, contrast, saturation factors uniform in ``1 ± brightness`` etc., hue
        shift uniform in ``± hue`` turns (image only);
@@ -199,9 +213,15 @@ class PaperAugment:
             nh, nw = max(1, int(round(h * s))), max(1, int(round(w * s)))
             ratio = nw / w
             kind = sample.target_kind
+            k0 = np.array(sample.intrinsics, dtype=np.float32)
             sample = resize_sample(sample, nh, nw)  # disparity *= ratio inside; depth unchanged there
             if kind == "depth":
                 sample = sample.replace(target=(sample.target / np.float32(ratio)).astype(np.float32))
+            # same camera, scene s times closer (eq. 2): the focal lengths stay; resize_sample scaled them
+            # for a zoom, and cx, cy (scaled there) follow the pixel grid
+            k = np.array(sample.intrinsics, dtype=np.float32)
+            k[:2] = k0[:2]
+            sample = sample.replace(intrinsics=k)
             if self.crop_to_input:
                 # s > 1: crop offset in [0, nh - h]; s < 1: negative offset in [nh - h, 0] (= pad)
                 y0 = int(np.floor(u_crop[0] * (abs(nh - h) + 1))) * (1 if nh >= h else -1)

@@ -8,7 +8,7 @@ A checkpoint (run folder = its latest checkpoint, checkpoint folder, or model.sa
                                                            # them later with --predictions preds/)
 
 Without --dataset (or with the checkpoint's own dataset) the data settings come from the checkpoint's
-config (its validation split, size, seed, root); any dataset flag given overrides its setting. Another
+config (its reported split data.test_split, size, seed, root); any dataset flag given overrides its setting. Another
 --dataset starts from that dataset's defaults below. Results are also written to --out (default
 <run folder>/eval_<dataset>_<split>.json), with the checkpoint, variant and training step.
 
@@ -95,7 +95,7 @@ def _data_config(args):
 
 
 def _checkpoint_data_config(args, ckpt_cfg):
-    """(DataConfig, split) for ``--checkpoint``: the checkpoint's own ``cfg.data`` (validation split) when
+    """(DataConfig, split) for ``--checkpoint``: the checkpoint's own ``cfg.data`` (its reported split, data.test_split) when
     no --dataset is given or it names the same dataset, each dataset flag given overriding its setting;
     another --dataset -> that dataset's defaults (as for --predictions)."""
     import dataclasses
@@ -103,7 +103,9 @@ def _checkpoint_data_config(args, ckpt_cfg):
     base = ckpt_cfg.data
     if args.dataset and args.dataset != base.dataset:
         return _data_config(args)
-    split = args.split or base.val_split
+    from sosd.data.factory import reported_split
+
+    split = args.split or reported_split(base)  # the reported split, never the one best.ckpt was chosen on
     kw = {"augment": False, "val_split": split}
     for flag, key in (("root", "root"), ("preset", "preset"), ("seed", "seed"), ("height", "height"),
                       ("width", "width"), ("nyu_classes", "nyu_classes")):
@@ -286,10 +288,17 @@ def run(args) -> int:
                         "a folder of prediction files, not both")
     if not args.checkpoint and not args.predictions:
         raise SOSDError("say what to evaluate: --predictions DIR (offline) or --checkpoint CKPT")
+    from sosd.errors import check_writable
+
     out, method = args.out, None
+    if out:  # check before evaluating: never print results and then fail on the file
+        check_writable(out, "--out")
     if args.checkpoint:
         from sosd.checkpoint import resolve
 
+        if not out:
+            check_writable(checkpoint_run_dir(resolve(args.checkpoint)), "the run folder (the default --out; "
+                           "pass --out FILE.json elsewhere)", folder=True)
         results = evaluate_checkpoint(args)
         ckpt = resolve(args.checkpoint)
         method = checkpoint_name(ckpt)
@@ -312,7 +321,10 @@ def run(args) -> int:
     print(format_table(results, layout, method=method))
     if out:
         out = Path(out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(json.dumps(_json_safe(results), indent=2) + "\n")
+        except OSError as e:
+            raise SOSDError(f"cannot write --out {out}: {e.strerror or e}") from None
         print(f"wrote {out}")
     return 0

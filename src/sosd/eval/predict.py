@@ -357,6 +357,10 @@ def run(args) -> int:
     if not 0.0 <= args.alpha <= 1.0:
         raise SOSDError(f"--alpha must be in [0, 1], got {args.alpha}")
     out_dir = Path(args.out)
+    from sosd.errors import check_writable
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SOSDError(f"--out {out_dir} is a file; give a folder for the prediction files")
     files = collect_inputs(args.inputs, args.recursive, exclude=out_dir if out_dir.exists() else None)
     device = resolve_device(args.device)
     if args.backend == "onnxruntime":
@@ -380,7 +384,7 @@ def run(args) -> int:
             sizes[f] = _image_size(f)
         except SOSDError as e:
             bad(f, e)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    check_writable(out_dir, "--out", folder=True)  # before any prediction is computed
     n_done = 0
     bar = tqdm(total=len(sizes), desc="predict", unit="img", file=sys.stderr, disable=args.no_progress)
     for group in size_groups(sizes, args.batch_size):

@@ -81,6 +81,9 @@ def run(args) -> int:
     if out.is_dir():
         suffix = "onnx" if args.format == "onnx" else "pt"
         raise SOSDError(f"--out {out} is a folder; give a file name (e.g. {out / ('model.' + suffix)})")
+    from sosd.errors import check_writable
+
+    check_writable(out, "--out")  # before the export, not as a traceback after it
     src = resolve(args.checkpoint)
     exported_model = model
     if args.fuse_bn:

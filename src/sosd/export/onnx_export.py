@@ -127,7 +127,9 @@ def export_onnx(model: nn.Module, path: str | Path, height: int, width: int, ops
                 metadata: dict[str, str] | None = None) -> Path:
     """Write ``model`` (a :class:`sosd.models.SOSDNet`) as ONNX to ``path``, traced at ``height`` x
     ``width``, with dynamic batch / height / width and ``metadata`` in ``metadata_props``."""
-    import onnx
+    from sosd.errors import require_module
+
+    onnx = require_module("onnx", "export", "ONNX export")
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -168,7 +170,9 @@ def export_onnx(model: nn.Module, path: str | Path, height: int, width: int, ops
 
 def read_metadata(path: str | Path) -> dict[str, str]:
     """``metadata_props`` of an ONNX file, as a dict (reads only the model header and graph, no session)."""
-    import onnx
+    from sosd.errors import require_module
+
+    onnx = require_module("onnx", "export", "ONNX export")
 
     proto = onnx.load(str(path), load_external_data=False)
     return {p.key: p.value for p in proto.metadata_props}

@@ -31,7 +31,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", metavar="RUN_OR_CKPT",
                    help="continue from a run folder (its latest checkpoint) or a checkpoint folder; the run's "
                         "config.yaml is used unless --config is given; overrides still apply")
-    p.add_argument("--overwrite", action="store_true", help="delete an existing run folder of the same name first")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an existing run folder of the same name (kept until the new run has started: "
+                        "a refused config or data leaves it intact)")
     p.add_argument("--print-config", action="store_true", help="print the resolved config and exit")
     p.add_argument("--no-progress", action="store_true", help="no progress bar (for logs)")
 

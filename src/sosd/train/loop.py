@@ -182,8 +182,8 @@ class Trainer:
         return path
 
     def resume(self, path) -> None:
-        sd, _, _ = ckpt.read_weights(path)
-        ckpt.check_compatible(self.model, sd, str(path))
+        sd, saved_cfg, _ = ckpt.read_weights(path)
+        ckpt.check_compatible(self.model, sd, str(path), saved_cfg=saved_cfg)
         self.model.load_state_dict(sd, strict=True)
         state, meta = ckpt.read_train_state(path)
         self.optimizer.load_state_dict(state["optimizer"])
@@ -349,8 +349,17 @@ def dataset_meta(ds) -> dict:
             "target_kind": ds.target_kind}
 
 
+def set_aside_path(run_dir: Path) -> Path:
+    """Where ``--overwrite`` keeps the previous run until the new one has started."""
+    return run_dir.with_name(f".{run_dir.name}.replaced")
+
+
 def prepare_run_dir(cfg: Config, resume: bool, overwrite: bool, create: bool = True) -> Path:
-    """The run folder; ``create=False`` (DDP: ranks other than 0) only checks, so every rank raises alike."""
+    """The run folder; ``create=False`` (DDP: ranks other than 0) only checks, so every rank raises alike.
+
+    ``overwrite``: the previous run is not deleted here but moved to :func:`set_aside_path`; ``_fit``
+    deletes it once the new run has started (config, data and model accepted) and moves it back if the
+    start fails, so a typo with ``--overwrite`` never loses a finished run."""
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     if run_dir.exists() and not resume:
         ckpts = run_dir / "checkpoints"  # a run killed before its first checkpoint holds none: start over
@@ -359,10 +368,32 @@ def prepare_run_dir(cfg: Config, resume: bool, overwrite: bool, create: bool = T
             raise SOSDError(f"run folder {run_dir} already holds checkpoints: pass --resume {run_dir} to "
                             "continue it, --overwrite to start over, or choose another train.name")
         if overwrite and create:
-            shutil.rmtree(run_dir)
+            aside = set_aside_path(run_dir)
+            if aside.exists():  # left by a start that was killed outright: the newer copy is run_dir
+                shutil.rmtree(aside)
+            try:
+                run_dir.rename(aside)
+            except OSError as e:
+                raise SOSDError(f"cannot replace run folder {run_dir}: {e.strerror or e}") from None
     if create:
-        run_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+            probe = run_dir / ".write_test"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as e:
+            _restore_set_aside(run_dir)
+            raise SOSDError(f"cannot write the run folder {run_dir} (train.out_dir={cfg.train.out_dir}): "
+                            f"{e.strerror or e}; choose a writable train.out_dir") from None
     return run_dir
+
+
+def _restore_set_aside(run_dir: Path) -> None:
+    """Put the run that ``--overwrite`` set aside back (the new one failed to start)."""
+    aside = set_aside_path(run_dir)
+    if aside.exists():
+        shutil.rmtree(run_dir, ignore_errors=True)
+        aside.rename(run_dir)
 
 
 def fit(cfg: Config, resume: str | None = None, overwrite: bool = False, progress: bool = True) -> dict:
@@ -382,9 +413,16 @@ def _fit(cfg: Config, resume: str | None, overwrite: bool, progress: bool) -> di
     main = distributed.is_main()
     run_dir = prepare_run_dir(cfg, resume is not None, overwrite, create=main)
     distributed.barrier()  # DDP: the run folder exists before anyone uses it
-    trainer = Trainer(cfg, run_dir, progress)
-    if resume:
-        trainer.resume(resume)  # any world size: the optimiser state is the full model's, the step global
+    try:
+        trainer = Trainer(cfg, run_dir, progress)
+        if resume:
+            trainer.resume(resume)  # any world size: the optimiser state is the full model's, the step global
+    except BaseException:
+        if main:  # --overwrite: the new run did not start; the previous one comes back untouched
+            _restore_set_aside(run_dir)
+        raise
+    if main and set_aside_path(run_dir).exists():  # the new run has started: now the old one goes
+        shutil.rmtree(set_aside_path(run_dir))
     if main:  # only once the data and the checkpoint were accepted: a refused resume keeps the run's config
         dump_config(cfg, run_dir / "config.yaml")
     trainer.writer = SummaryWriter(str(run_dir / "tensorboard")) if main else None  # DDP: rank 0 logs
