@@ -697,7 +697,7 @@ def test_api_accepts_grey_and_rgba_arrays(run):
 
 def test_loose_weights_of_another_variant_in_a_run_folder(tmp_path, capsys, run):
     from sosd.models import SOSDNet
-    from sosd.train.checkpoint import save_weights
+    from sosd.checkpoint import save_weights
 
     run_dir, _ = run
     copy = tmp_path / "copy"
