@@ -124,3 +124,10 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert main(args) == 0
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     assert json.loads((tmp_path / "res" / "study.json").read_text())["claims"] == res["claims"]
+    # --report: tables from the runs finished so far, nothing trained; a partial study says so
+    for run in (tmp_path / "runs").glob("street-mtl-b4-seed1"):
+        (run / "test_metrics.json").unlink()
+    assert main(args + ["--report"]) == 0
+    assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
+    md = (tmp_path / "res" / "claims.md").read_text()
+    assert "Partial study: 55 of 56 runs have finished" in md and "(n=1)" in md

@@ -38,6 +38,17 @@ def run_one(sc: StudyConfig, spec: RunSpec, out: str) -> dict:
             "test": test, "evals": evals, "train_seconds": summary.get("train_seconds")}
 
 
+def finished(sc: StudyConfig, spec: RunSpec, out: str) -> dict | None:
+    """The result of a run that has finished (and been evaluated on test), read back without training."""
+
+    run_dir = Path(out) / spec.name
+    files = [run_dir / "metrics.json", run_dir / "test_metrics.json"] + \
+        [run_dir / f"test_metrics_{label.replace('×', 'x')}.json" for label, _ in spec.evals]
+    if not all(f.is_file() for f in files):
+        return None
+    return run_one(sc, spec, out)
+
+
 def _work(args):
     torch_threads = 1  # one thread a run, runs in parallel: small models scale poorly across cores
     import torch

@@ -32,6 +32,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one thread each (default 2)")
     p.add_argument("--quick", action="store_true", help="tiny images, 4 steps, 2 seeds: a smoke test")
     p.add_argument("--estimate", action="store_true", help="print the plan and the estimated time, then stop")
+    p.add_argument("--report", action="store_true",
+                   help="train nothing: write the tables from the runs finished so far (intervals over the seeds "
+                        "that have finished; a partial study says how many)")
     p.add_argument("--out", default="results/study", help="tables, JSON, plots (default results/study)")
     p.add_argument("--runs", default="results/study/runs",
                    help="run folders (default results/study/runs: their config.yaml, metrics.json and "
@@ -47,7 +50,8 @@ def run(args) -> int:
     import time
     from pathlib import Path
 
-    from sosd.ablation.study import (choose_schedule, env_info, estimate_seconds, measure_step, run_specs)
+    from sosd.ablation.study import (choose_schedule, env_info, estimate_seconds, finished, measure_step,
+                                     run_specs)
     from sosd.ablation.study_plan import MAIN_METRICS, StudyConfig, phase_one, phase_two, schedule_row
     from sosd.ablation.study_report import analyse, plot_curves, to_markdown
     from sosd.errors import SOSDError
@@ -77,14 +81,25 @@ def run(args) -> int:
     if args.estimate:
         return 0
 
+
     t0 = time.time()
-    results = run_specs(sc, first, runs, args.jobs, not args.no_progress)
+    if args.report:
+        results = {s.name: r for s in first if (r := finished(sc, s, str(runs)))}
+    else:
+        results = run_specs(sc, first, runs, args.jobs, not args.no_progress)
     best, scores = choose_schedule(sc, results)
     chosen = schedule_row(best)
     print(f"EM schedule chosen on val scenes: {chosen.name}", flush=True)
-    results.update(run_specs(sc, phase_two(sc, chosen), runs, args.jobs, not args.no_progress))
+    if args.report:
+        later = phase_two(sc, chosen)
+        results.update({s.name: r for s in later if (r := finished(sc, s, str(runs)))})
+        print(f"report on the {len(results)} of {len(first) + len(later)} runs finished so far", flush=True)
+    else:
+        results.update(run_specs(sc, phase_two(sc, chosen), runs, args.jobs, not args.no_progress))
 
+    planned = len(first) + len(phase_two(sc, chosen))
     analysis = analyse(sc, results, chosen, scores)
+    analysis["runs_finished"], analysis["runs_planned"] = len(results), planned
     env = env_info()
     cpu_s = sum(r["train_seconds"] or 0 for r in results.values())
     argv = sys.argv[sys.argv.index("study") + 1:] if "study" in sys.argv else []

@@ -137,7 +137,8 @@ def _ci(p: dict, scale: float, digits: int) -> str:
         return "-"
     if math.isnan(p["lo"]):
         return f"{p['mean'] * scale:+.{digits}f} (n={p['n']})"
-    return f"{p['mean'] * scale:+.{digits}f} [{p['lo'] * scale:+.{digits}f}, {p['hi'] * scale:+.{digits}f}]"
+    return (f"{p['mean'] * scale:+.{digits}f} [{p['lo'] * scale:+.{digits}f}, {p['hi'] * scale:+.{digits}f}]"
+            f" (n={p['n']})")
 
 
 def row_name(analysis: dict, key: str) -> str:
@@ -147,7 +148,12 @@ def row_name(analysis: dict, key: str) -> str:
 def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> str:
     sc = analysis["study_config"]
     b = sc["budget"]
+    partial = analysis.get("runs_finished", 0) < analysis.get("runs_planned", 0)
     lines = ["# What holds of the paper's claims (scene generator)", "",
+             *([f"**Partial study: {analysis['runs_finished']} of {analysis['runs_planned']} runs have finished.** "
+                "Intervals use the seeds finished so far (n in each cell's count); a claim whose rows have fewer "
+                "than the planned seeds is provisional, and one not yet at twice the budget is not checked for "
+                "flips. `sosd study` continues where this stopped.", ""] if partial else []),
              f"{sc['seeds']} seeds per row; every run {b} optimiser steps (and again {2 * b} for the budget check), "
              f"cosine learning rate from {sc['lr']} to 0, street {sc['street_size'][0]}×{sc['street_size'][1]}, "
              f"indoor {sc['indoor_size'][0]}×{sc['indoor_size'][1]}, small backbone. Curves and every choice on "
