@@ -9,7 +9,7 @@ from pathlib import Path
 from sosd.ablation.harness import delta_m
 from sosd.eval.stats import NOT_RESOLVED, combine_verdicts, converged, mean_interval, paired
 from sosd.ablation.study import row_metrics
-from sosd.ablation.study_plan import StudyConfig, claims
+from sosd.ablation.study_plan import SEG_METRICS, StudyConfig, claims
 from sosd.ablation.tables import TABLES
 
 DM_COLUMNS = {"street": TABLES["1"].columns, "indoor": TABLES["2"].columns + TABLES["3"].columns}
@@ -63,9 +63,9 @@ def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict) -> di
             for row in sorted({r["row"] for r in results.values() if r["preset"] == preset and r["steps"] == steps}
                               - {"semantic_only", "depth_only"}):
                 runs = _runs(results, preset, row, steps)
-                dms = [delta_m(runs[s]["test"], {**{k: v for k, v in sem[s]["test"].items()},
-                                                 **{k: v for k, v in dep[s]["test"].items() if k not in
-                                                    ("miou", "mean_acc", "pixel_acc")}}, DM_COLUMNS[preset])
+                # the single-task reference of seed s: segmentation metrics of Semantic only, depth of Depth only
+                dms = [delta_m(runs[s]["test"], {**dep[s]["test"], **{k: v for k, v in sem[s]["test"].items()
+                                                                      if k in SEG_METRICS}}, DM_COLUMNS[preset])
                        for s in sorted(runs) if s in sem and s in dep]
                 if dms:
                     m, lo, hi = mean_interval(dms)
