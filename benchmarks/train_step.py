@@ -8,7 +8,8 @@ Run (from the repository root, on a quiet machine):
     .venv/bin/python benchmarks/train_step.py --threads 2 --strategies joint em pcgrad
 
 Rows: joint, EM (Algorithm 1) and every other registered method, found by iterating the STRATEGIES dict, so
-methods added later appear without editing this file. A name that maps to a class already measured (e.g.
+methods added later appear without editing this file; the ``jd`` entry is expanded into one row per
+torchjd aggregator and scalarizer (``jd:UPGrad``, ``jd:FAMO``...; ``--strategies jd:NashMTL`` picks one). A name that maps to a class already measured (e.g.
 ``single`` = Joint) is listed as an alias, not re-run; a strategy that fails (e.g. one that needs another
 variant) is reported with its error and skipped. Times and memory are also given as ratios to joint's.
 
@@ -104,6 +105,15 @@ def worker(spec: dict) -> dict:
         "train.threads": spec["threads"] or 0, "train.device": spec["device"], "train.log_every": 10 ** 6,
         "train.val_every": 0, "train.ckpt_every": 0,
     }
+    if spec["strategy"].startswith("jd:"):  # one torchjd method: jd:<aggregator or scalarizer>
+        from sosd.train.strategies.jd import AGGREGATORS
+
+        method = spec["strategy"][3:]
+        overrides["train.strategy"] = "jd"
+        if method.endswith("-scalarizer") or method not in AGGREGATORS:
+            overrides["train.jd.scalarizer"] = method.removesuffix("-scalarizer")
+        else:
+            overrides["train.jd.aggregator"] = method
     cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()] + list(spec.get("overrides", [])))
     cfg.model.num_classes = build_dataset(cfg.data, "train").num_classes
     with tempfile.TemporaryDirectory() as tmp:
@@ -278,6 +288,16 @@ def main(argv=None) -> int:
         return 0
 
     from sosd.train.strategies import STRATEGIES
+    from sosd.train.strategies.jd import AGGREGATORS, SCALARIZERS
+
+    STRATEGIES = dict(STRATEGIES)
+    jd = STRATEGIES.pop("jd", None)
+    if jd is not None:  # one row per torchjd method (the same class, different methods)
+        for m in list(AGGREGATORS) + [m for m in SCALARIZERS if m not in AGGREGATORS]:
+            STRATEGIES[f"jd:{m}"] = m
+        for m in SCALARIZERS:
+            if m in AGGREGATORS:  # Sum, Mean, Random, Constant: both kinds exist
+                STRATEGIES[f"jd:{m}-scalarizer"] = m + "-s"
 
     args.backbone = args.backbone or ("xception65" if args.full else "xception_small")
     args.size = tuple(args.size or ((256, 512) if args.full else (128, 256)))
@@ -301,7 +321,7 @@ def main(argv=None) -> int:
     for name in names:
         cls = STRATEGIES[name]
         if cls in measured:
-            rows.append({"strategy": name, "note": f"alias of {measured[cls]} (same class {cls.__name__})"})
+            rows.append({"strategy": name, "note": f"alias of {measured[cls]} (same class {getattr(cls, '__name__', cls)})"})
             continue
         spec = {"strategy": name, "variant": args.variant, "backbone": args.backbone, "size": list(args.size),
                 "batch": args.batch, "steps": args.steps, "warmup": args.warmup, "threads": args.threads,
@@ -309,7 +329,7 @@ def main(argv=None) -> int:
         print(f"{name} ...", file=sys.stderr, flush=True)
         t = time.perf_counter()
         r = run_child(spec, args.timeout)
-        r = {"strategy": name, "class": cls.__name__, "wall_s": time.perf_counter() - t, **r}
+        r = {"strategy": name, "class": getattr(cls, "__name__", str(cls)), "wall_s": time.perf_counter() - t, **r}
         if "error" in r:
             print(f"  {name} skipped: {r['error']}", file=sys.stderr, flush=True)
         else:
