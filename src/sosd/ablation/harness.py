@@ -62,6 +62,56 @@ def measure_inference(cfg, repeats: int = 5) -> dict:
     return {"ms": statistics.median(ts), "params_m": sum(p.numel() for p in m.parameters()) / 1e6}
 
 
+def measure_step(cfg, steps: int = 3) -> dict:
+    """Median training-step time (s) and the step's peak resident memory above the memory held before it
+    (bytes, sampled every 2 ms as benchmarks/train_step.py does) of the row's strategy, on one batch held
+    in memory; Table 4 divides them by joint's on the same base config (measured in the same process)."""
+    import tempfile
+    import threading
+
+    import torch
+
+    from sosd.config import apply_overrides
+    from sosd.train.loop import Trainer
+
+    c = apply_overrides(cfg, [f"data.train_size={cfg.train.batch_size}", "data.num_workers=0",
+                              f"train.steps={steps + 1}", "train.log_every=1000000", "train.ckpt_every=0"])
+
+    def rss():
+        try:
+            import os
+
+            return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    with tempfile.TemporaryDirectory() as tmp:
+        t = Trainer(c, Path(tmp), progress=False)
+        items = [t.train_set[i] for i in range(len(t.train_set))]  # rendered once, not timed
+        t.train_set = type("Cached", (torch.utils.data.Dataset,), {
+            "__len__": lambda self: len(items), "__getitem__": lambda self, i: items[i], "transform": None,
+            "num_classes": t.train_set.num_classes, "class_names": t.train_set.class_names,
+            "target_kind": t.train_set.target_kind})()
+        t.train_steps(until=1)  # warm-up: Adam's state
+        base, peak, halt = rss(), [0], threading.Event()
+
+        def sample():
+            while not halt.is_set():
+                peak[0] = max(peak[0], rss())
+                time.sleep(0.002)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        ts = []
+        for k in range(2, steps + 2):
+            t0 = time.perf_counter()
+            t.train_steps(until=k)
+            ts.append(time.perf_counter() - t0)
+        halt.set()
+        th.join()
+    return {"step_s": statistics.median(ts), "step_bytes": max(peak[0] - base, 1)}
+
+
 def evaluate_on(cfg, data_overrides: tuple) -> dict:
     """Metrics of the run's final model on its validation set built with extra data overrides."""
     from sosd.config import apply_overrides
@@ -107,6 +157,7 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
     rows = list(table.rows)
     jobs = [(r, s) for r in refs + rows for s in range(seeds)]
     per_run: dict[tuple[str, int], dict] = {}
+    joint_cost: dict = {}
     bar = tqdm(jobs, desc=f"table {table.number}", disable=not progress)
     for row, seed in bar:
         bar.set_postfix(row=row.key, seed=seed)
@@ -115,6 +166,15 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
         entry = {"metrics": res["metrics"], "train_seconds": res.get("train_seconds")}
         if table.timing:
             entry.update(measure_inference(cfg))
+        if table.cost and seed == 0 and row not in refs:
+            # step cost beside the metrics: this row's strategy vs joint on the same variant and config
+            jkey = ("joint", row.variant)
+            if jkey not in joint_cost:
+                joint_cost[jkey] = measure_step(row_config(table, Row("joint", "joint", row.variant, "joint"),
+                                                           dataset, 0, budget, out, base))
+            cost = measure_step(cfg)
+            entry["cost"] = {"step_vs_joint": cost["step_s"] / joint_cost[jkey]["step_s"],
+                             "memory_vs_joint": cost["step_bytes"] / joint_cost[jkey]["step_bytes"], **cost}
         for label, ov in table.eval_overrides:
             entry.setdefault("eval_sets", {})[label] = evaluate_on(cfg, ov)
         per_run[(row.key, seed)] = entry
@@ -137,6 +197,8 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
         if table.timing:
             r["ms"] = mean_std([per_run[(row.key, s)]["ms"] for s in range(seeds)])
             r["params_m"] = per_run[(row.key, 0)]["params_m"]
+        if table.cost and "cost" in per_run[(row.key, 0)]:
+            r["cost"] = per_run[(row.key, 0)]["cost"]
         r["train_seconds"] = mean_std([per_run[(row.key, s)]["train_seconds"] or float("nan") for s in range(seeds)])
         if table.number != "focal" and row.variant not in ("semantic_only", "depth_only"):
             dms = []
@@ -190,6 +252,8 @@ def to_markdown(table: Table, result: dict, command: str) -> str:
         head.append("Δm [%]")
     if table.timing:
         head += ["Inference (ms)", "Parameters (M)"]
+    if table.cost:
+        head += ["Step time × joint", "Step memory × joint"]
     paper_cols = [c for c in cols if any(c.key in p for p in table.paper.values())]
     head += [f"paper: {c.title}" for c in paper_cols]
     if table.timing:
@@ -207,6 +271,9 @@ def to_markdown(table: Table, result: dict, command: str) -> str:
             cells.append(_fmt(tuple(r["delta_m"]), 2) if "delta_m" in r else "-")
         if table.timing:
             cells += [_fmt(tuple(r["ms"]), 1), f"{r['params_m']:.2f}"]
+        if table.cost:
+            cc = r.get("cost")
+            cells += [f"{cc['step_vs_joint']:.2f}", f"{cc['memory_vs_joint']:.2f}"] if cc else ["-", "-"]
         cells += [str(r["paper"].get(c.key, "-")) for c in paper_cols]
         if table.timing:
             cells += [str(r["paper"].get("ms", "-")), str(r["paper"].get("params_m", "-"))]
@@ -221,6 +288,11 @@ def to_markdown(table: Table, result: dict, command: str) -> str:
     if has_dm:
         lines += ["", "Δm: mean over tasks of the mean signed relative change of the task's metrics against "
                   "the single-task model of the same seed (Maninis et al. 2019), in %; higher is better."]
+    if table.cost:
+        lines += ["Step time / memory × joint: median training-step time and the step's peak resident memory "
+                  "above the memory held before it, over joint's on the same variant and config, measured "
+                  "after seed 0's run in the same process (a busy machine makes them noisy; "
+                  "benchmarks/train_step.py measures them in fresh processes)."]
     if table.timing:
         lines += ["Inference: median batch-1 CPU latency at the evaluation size, measured right after each "
                   "run (the paper's figures are a P40 GPU at 256x512 with its own backbone)."]
