@@ -297,6 +297,11 @@ class JD(MTLStrategy):
             for x in spec:
                 x.grad.copy_(flat[i:i + x.numel()].view_as(x))
                 i += x.numel()
+        if not bool(torch.isfinite(G).all()):
+            # the loop skips or stops on this step (its losses are non-finite too); the solvers must not
+            # see NaN (cvxpy raises) nor their state absorb it
+            add_flat_gradient(self._shared, G.sum(0))
+            return
         combined = self.combine(G).to(G.dtype)
         add_flat_gradient(self._shared, combined)
         gg = gram(G)
