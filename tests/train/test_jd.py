@@ -140,6 +140,15 @@ def test_config_errors():
     assert strat("train.jd.aggregator=NashMTL").reduces_gradients
 
 
+def test_without_torchjd_the_error_names_the_extra(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "torchjd.aggregation", None)  # import fails as if not installed
+    with pytest.raises(ConfigError, match=r"pip install 'sosd\[mtl\]'"):
+        build_strategy(load_config(None, ["train.strategy=pcgrad"]).train)
+    build_strategy(load_config(None, ["train.strategy=cagrad"]).train)  # ours: needs no torchjd
+
+
 def test_jd_through_the_training_loop(tmp_path):
     from sosd.train.loop import Trainer
 

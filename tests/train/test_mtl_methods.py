@@ -334,7 +334,8 @@ def test_config_checks():
     assert cfg.train.mtl.cagrad_c == 0.4 and cfg.train.mtl.gradnorm_alpha == 1.5
 
 
-@pytest.mark.parametrize("name,over", [("gradnorm", {}), ("dwa", {"train.mtl.dwa_window": 2})])
+@pytest.mark.parametrize("name,over", [("gradnorm", {}), ("dwa", {"train.mtl.dwa_window": 2}),
+                                       ("jd", {"train.jd.aggregator": "Random"})])  # its generator
 def test_resume_is_bit_identical(tmp_path, name, over):
     # 2N steps in one go vs N, checkpoint, disturbed global RNG, resume, N more (16/2 = 8 steps an epoch)
     n = 5

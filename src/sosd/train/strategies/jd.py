@@ -189,7 +189,6 @@ class JD(MTLStrategy):
                               "(pip install 'sosd[mtl]' installs torchjd[full])", "train.strategy") from None
         self.uses_gradients = self.scalarizer is None
         self._acc = None        # G accumulated over the step's micro-batches (T, n)
-        self._w = None          # last weights / diagnostics
         self._last_batch = None  # FAMO's re-evaluation batch
 
     # ------------------------------------------------------------------------------------ properties
