@@ -20,8 +20,9 @@ sits after the decoder's inputs, and its Jacobian lives in ``.jac`` fields per p
 flat tensor that a single all-reduce averages. Why not the autogram Gramian engine: its efficient mode
 (``batch_dim``) refuses BatchNorm, which the trunk uses everywhere; with ``batch_dim=None`` it costs a
 vmapped backward for the Gramian plus a weighted backward, far more than the two plain backwards here
-for two tasks (benchmarks/jd_backward.py: ~3x joint's backward step vs ~1.3x), and a Gramian cannot be
-averaged across processes (the Gramian of a mean is not the mean of Gramians).
+for two tasks (benchmarks/jd_backward.py, forward + backward at 64x128: 2.7x joint vs 1.4x; a batched
+vmap backward: 1.6x), and a Gramian cannot be averaged across processes (the Gramian of a mean is not
+the mean of Gramians).
 
 Scalarizers (loss weighting) backpropagate ``scalarizer(stack(L_sem, L_dep))`` with the ordinary backward
 (under torchrun: ordinary DDP). Their learned parameters (UW's log-variances, IMTL-L's scales) are
