@@ -8,7 +8,8 @@ Run (from the repository root, on a quiet machine):
     .venv/bin/python benchmarks/train_step.py --threads 2 --strategies joint em pcgrad
 
 Rows: joint, EM (Algorithm 1) and every other registered method, found by iterating the STRATEGIES dict, so
-methods added later appear without editing this file. A name that maps to a class already measured (e.g.
+methods added later appear without editing this file; the ``jd`` entry is expanded into one row per
+torchjd aggregator and scalarizer (``jd:UPGrad``, ``jd:FAMO``...; ``--strategies jd:NashMTL`` picks one). A name that maps to a class already measured (e.g.
 ``single`` = Joint) is listed as an alias, not re-run; a strategy that fails (e.g. one that needs another
 variant) is reported with its error and skipped. Times and memory are also given as ratios to joint's.
 
@@ -87,8 +88,8 @@ class RSSSampler(threading.Thread):
         return self.peak
 
 
-def worker(spec: dict) -> dict:
-    """One strategy, in this (fresh) process: build the Trainer, time ``spec['steps']`` steps."""
+def build_trainer(spec: dict, tmp: str):
+    """The real Trainer of ``spec``'s strategy, on one pre-rendered batch held in memory."""
     import torch
 
     from sosd.config import load_config
@@ -104,24 +105,68 @@ def worker(spec: dict) -> dict:
         "train.threads": spec["threads"] or 0, "train.device": spec["device"], "train.log_every": 10 ** 6,
         "train.val_every": 0, "train.ckpt_every": 0,
     }
+    if spec["strategy"].startswith("jd:"):  # one torchjd method: jd:<aggregator or scalarizer>
+        from sosd.train.strategies.jd import AGGREGATORS
+
+        method = spec["strategy"][3:]
+        overrides["train.strategy"] = "jd"
+        if method.endswith("-scalarizer") or method not in AGGREGATORS:
+            overrides["train.jd.scalarizer"] = method.removesuffix("-scalarizer")
+        else:
+            overrides["train.jd.aggregator"] = method
     cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()] + list(spec.get("overrides", [])))
     cfg.model.num_classes = build_dataset(cfg.data, "train").num_classes
+    trainer = Trainer(cfg, Path(tmp), progress=False)
+    items = [trainer.train_set[i] for i in range(len(trainer.train_set))]  # rendered once, not timed
+
+    class Cached(torch.utils.data.Dataset):
+        transform = None
+        num_classes, class_names = trainer.train_set.num_classes, trainer.train_set.class_names
+        target_kind = trainer.train_set.target_kind
+
+        def __len__(self):
+            return len(items)
+
+        def __getitem__(self, i):
+            return items[i]
+
+    trainer.train_set = Cached()
+    return trainer
+
+
+def interleaved(specs: list[dict], rounds: int, warmup: int) -> dict:
+    """Every strategy's Trainer in this one process, one step each in turn for ``rounds`` rounds: a busy
+    machine's load drifts over minutes, and round-robin spreads the drift over all strategies alike, so
+    the ratios to joint are fair where sequential fresh processes are not. Times only (no memory)."""
+    import torch
+
+    out, trainers = {}, {}
+    tmp = tempfile.TemporaryDirectory()
+    for spec in specs:
+        try:
+            trainers[spec["strategy"]] = build_trainer(spec, tmp.name)
+        except Exception as e:  # noqa: BLE001 - reported as this strategy's failure
+            out[spec["strategy"]] = {"error": f"{type(e).__name__}: {e}"[:400]}
+    times = {k: [] for k in trainers}
+    for r in range(warmup + rounds):
+        for k, t in trainers.items():
+            t0 = time.perf_counter()
+            t.train_steps(until=r + 1)
+            if r >= warmup:
+                times[k].append(time.perf_counter() - t0)
+        print(f"round {r + 1}/{warmup + rounds}", file=sys.stderr, flush=True)
+    for k, ts in times.items():
+        out[k] = {"step_s": ts, "median_step_s": statistics.median(ts), "torch_threads": torch.get_num_threads()}
+    tmp.cleanup()
+    return out
+
+
+def worker(spec: dict) -> dict:
+    """One strategy, in this (fresh) process: build the Trainer, time ``spec['steps']`` steps."""
+    import torch
+
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, Path(tmp), progress=False)
-        items = [trainer.train_set[i] for i in range(len(trainer.train_set))]  # rendered once, not timed
-
-        class Cached(torch.utils.data.Dataset):
-            transform = None
-            num_classes, class_names = trainer.train_set.num_classes, trainer.train_set.class_names
-            target_kind = trainer.train_set.target_kind
-
-            def __len__(self):
-                return len(items)
-
-            def __getitem__(self, i):
-                return items[i]
-
-        trainer.train_set = Cached()
+        trainer = build_trainer(spec, tmp)
         cuda = trainer.device.type == "cuda"
         rss_setup = rss_bytes()
         sampler = RSSSampler()
@@ -265,9 +310,18 @@ def main(argv=None) -> int:
     ap.add_argument("--timeout", type=float, default=3600, help="seconds per strategy (default 3600)")
     ap.add_argument("--out", default=None)
     ap.add_argument("--no-png", action="store_true")
+    ap.add_argument("--interleaved", action="store_true",
+                    help="time every strategy in ONE process, one step each in turn (round-robin: fair ratios "
+                         "on a busy machine); adds the columns to the JSON of a previous per-process run at "
+                         "the same --out, whose memory columns it keeps")
     ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--worker-interleaved", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
+    if args.worker_interleaved:  # child process: every strategy, round-robin
+        job = json.loads(args.worker_interleaved)
+        print("RESULT " + json.dumps(interleaved(job["specs"], job["rounds"], job["warmup"])), flush=True)
+        return 0
     if args.worker:  # child process: one strategy
         try:
             res = worker(json.loads(args.worker))
@@ -278,6 +332,16 @@ def main(argv=None) -> int:
         return 0
 
     from sosd.train.strategies import STRATEGIES
+    from sosd.train.strategies.jd import AGGREGATORS, SCALARIZERS
+
+    STRATEGIES = dict(STRATEGIES)
+    jd = STRATEGIES.pop("jd", None)
+    if jd is not None:  # one row per torchjd method (the same class, different methods)
+        for m in list(AGGREGATORS) + [m for m in SCALARIZERS if m not in AGGREGATORS]:
+            STRATEGIES[f"jd:{m}"] = m
+        for m in SCALARIZERS:
+            if m in AGGREGATORS:  # Sum, Mean, Random, Constant: both kinds exist
+                STRATEGIES[f"jd:{m}-scalarizer"] = m + "-s"
 
     args.backbone = args.backbone or ("xception65" if args.full else "xception_small")
     args.size = tuple(args.size or ((256, 512) if args.full else (128, 256)))
@@ -298,10 +362,45 @@ def main(argv=None) -> int:
     if args.threads:
         machine["torch_threads"] = args.threads
     rows, measured = [], {}
+    if args.interleaved:
+        specs = [{"strategy": n, "variant": args.variant, "backbone": args.backbone, "size": list(args.size),
+                  "batch": args.batch, "threads": args.threads, "device": args.device, "overrides": args.override}
+                 for n in names if n != "single"]
+        env = dict(os.environ)
+        if args.threads:
+            env["OMP_NUM_THREADS"] = str(args.threads)
+        src = str(Path(__file__).resolve().parents[1] / "src")
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        p = subprocess.run([sys.executable, __file__, "--worker-interleaved",
+                            json.dumps({"specs": specs, "rounds": args.steps, "warmup": args.warmup})],
+                           stdout=subprocess.PIPE, text=True, env=env)
+        got = next(json.loads(ln[7:]) for ln in p.stdout.splitlines() if ln.startswith("RESULT "))
+        res = json.loads(out.read_text()) if out.is_file() else {"machine": machine, "rows": []}
+        by = {r["strategy"]: r for r in res["rows"]}
+        j = got.get("joint", {}).get("median_step_s")
+        for n, g in got.items():
+            r = by.setdefault(n, {"strategy": n})
+            if "median_step_s" in g:
+                r["interleaved_step_s"], r["interleaved_median_step_s"] = g["step_s"], g["median_step_s"]
+                if j:
+                    r["interleaved_vs_joint"] = g["median_step_s"] / j
+            else:
+                r["interleaved_error"] = g.get("error")
+        res["rows"] = list(by.values())
+        res["interleaved"] = {"args": {k: (list(v) if isinstance(v, tuple) else v) for k, v in vars(args).items()
+                                       if not k.startswith("worker")},
+                              "machine": {**machine, "loadavg_end": common.loadavg()}}
+        out.write_text(json.dumps(res, indent=1))
+        print("| strategy | step (s, median, interleaved) | x joint |\n|---|---|---|")
+        for r in res["rows"]:
+            if "interleaved_median_step_s" in r:
+                print(f"| {r['strategy']} | {r['interleaved_median_step_s']:.3f} | {r.get('interleaved_vs_joint', 0):.2f} |")
+        print(f"\nwrote {out}")
+        return 0
     for name in names:
         cls = STRATEGIES[name]
         if cls in measured:
-            rows.append({"strategy": name, "note": f"alias of {measured[cls]} (same class {cls.__name__})"})
+            rows.append({"strategy": name, "note": f"alias of {measured[cls]} (same class {getattr(cls, '__name__', cls)})"})
             continue
         spec = {"strategy": name, "variant": args.variant, "backbone": args.backbone, "size": list(args.size),
                 "batch": args.batch, "steps": args.steps, "warmup": args.warmup, "threads": args.threads,
@@ -309,7 +408,7 @@ def main(argv=None) -> int:
         print(f"{name} ...", file=sys.stderr, flush=True)
         t = time.perf_counter()
         r = run_child(spec, args.timeout)
-        r = {"strategy": name, "class": cls.__name__, "wall_s": time.perf_counter() - t, **r}
+        r = {"strategy": name, "class": getattr(cls, "__name__", str(cls)), "wall_s": time.perf_counter() - t, **r}
         if "error" in r:
             print(f"  {name} skipped: {r['error']}", file=sys.stderr, flush=True)
         else:

@@ -125,11 +125,27 @@ class MTLConfig:
 
 
 @dataclass
+class JDConfig:
+    """train.strategy=jd: one of torchjd's multi-task methods by its class name (sosd.train.strategies.jd;
+    ``sosd train --help`` and README.md list them). Set ``aggregator`` (combines the task gradients of the
+    shared trunk theta^com; the task-specific parameters get their own gradients) or ``scalarizer``
+    (combines the task losses; if set, it is used and ``aggregator`` is ignored)."""
+    aggregator: str = _f("UPGrad", "jd: torchjd aggregator (UPGrad, MGDA, PCGrad, CAGrad, AlignedMTL, NashMTL, "
+                                   "IMTLG, GradVac, DualProj, GradDrop, ConFIG, FairGrad, ExcessMTL, PCD, MoDo, "
+                                   "SDMGrad, CRMOGM, Mean, Sum, Random, Constant, TrimmedMean)")
+    scalarizer: str = _f("", "jd: torchjd scalarizer instead (UW, DWA, FAMO, IMTLL, Random, GeometricMean, "
+                             "STCH, COSMOS, PBI, Mean, Sum, Constant); empty = use the aggregator")
+    kwargs: dict = _f({}, "jd: constructor arguments of the method, a mapping, e.g. {c: 0.4} for CAGrad or "
+                          "{weights: [1, 2]} (lists become tensors); defaults: torchjd's")
+
+
+@dataclass
 class TrainConfig:
     name: str = _f("run", "run name: outputs go to <out_dir>/<name>/")
     out_dir: str = _f("runs", "parent folder of run folders")
     strategy: str = _f("joint", "joint (one step on L_sem + L_dep) | em (Algorithm 1) | single "
-                                "(single-task variants); more in sosd.train.strategies")
+                                "(single-task variants) | jd (any torchjd method: train.jd) | equal | kendall | "
+                                "gradnorm | mgda | dwa | pcgrad | cagrad | aligned_mtl (train.mtl)")
     steps: int = _f(1000, "optimiser steps to train (an epoch is len(train set) // batch_size steps)")
     batch_size: int = _f(16, "samples per optimiser step, summed over all processes under torchrun (the "
                                  "global batch; §4.1: 16); must divide by processes x accum_steps")
@@ -142,6 +158,7 @@ class TrainConfig:
     grad_clip: float = _f(0.0, "clip the gradient norm to this value (0 = off)")
     em: EMConfig = field(default_factory=EMConfig, metadata={"help": "EM phase settings"})
     mtl: MTLConfig = field(default_factory=MTLConfig, metadata={"help": "multi-task baseline settings"})
+    jd: JDConfig = field(default_factory=JDConfig, metadata={"help": "torchjd method (train.strategy=jd)"})
     val_every: int = _f(0, "validate every k steps (0 = only at the end)")
     best_metric: str = _f("", "metric that picks best.ckpt, e.g. miou (higher) or rel (lower); empty = none")
     ckpt_every: int = _f(0, "write a checkpoint every k steps (0 = only at the end)")
@@ -212,6 +229,17 @@ def _coerce(value: Any, tp: Any, key: str) -> Any:
         if isinstance(value, (dict, list)):
             raise ConfigError(f"config key '{key}' must be a string, got {value!r}", key)
         return str(value)
+    if tp is dict:
+        if isinstance(value, str):
+            try:
+                value = yaml.safe_load(value) if value.strip() else {}
+            except yaml.YAMLError:
+                raise ConfigError(f"config key '{key}' must be a mapping, got {value!r}", key) from None
+        if value is None:
+            value = {}
+        if not isinstance(value, dict):
+            raise ConfigError(f"config key '{key}' must be a mapping such as {{c: 0.4}}, got {value!r}", key)
+        return dict(value)
     if tp is list:
         if isinstance(value, str):
             try:

@@ -67,3 +67,30 @@ def test_learning_curve_mode(tmp_path, capsys):
     assert (tmp_path / "abl" / "synthetic-indoor" / "table2_curves.png").stat().st_size > 0
     assert main(args[:-5] + ["--dataset", "nyuv2", "--root", str(tmp_path), "--curves", "2", "--out",
                              str(tmp_path / "abl2"), "--no-progress"]) == 2
+
+
+def test_table4_has_every_torchjd_method_with_cost_ratios(tmp_path):
+    import dataclasses
+
+    from sosd.ablation.harness import run_table, to_markdown
+    from sosd.ablation.tables import TABLES
+    from sosd.train.strategies.jd import AGGREGATORS, SCALARIZERS
+
+    t4 = TABLES["4"]
+    keys = [r.key for r in t4.rows]
+    assert len(keys) == len(set(keys))
+    jd_rows = [r for r in t4.rows if r.strategy == "jd"]
+    assert len(jd_rows) == len(AGGREGATORS) + len(SCALARIZERS)
+    assert {"mtl_jd_upgrad", "mtl_jd_nashmtl", "mtl_jd_loss_famo", "mtl_pcgrad"} <= set(keys)
+    # one row of it, tiny: the cost columns come beside the metrics, as ratios to joint
+    small = dataclasses.replace(t4, rows=tuple(r for r in t4.rows if r.key == "mtl_jd_upgrad"))
+    cfg = tiny_config(tmp_path, steps=2)
+    dump_config(cfg, tmp_path / "base.yaml")
+    res = run_table(small, "synthetic-indoor", 1, 2, tmp_path / "abl", str(tmp_path / "base.yaml"), progress=False)
+    rows = {r["key"]: r for r in res["rows"]}
+    c = rows["mtl_jd_upgrad"]["cost"]
+    assert c["step_vs_joint"] > 0 and c["memory_vs_joint"] > 0 and c["step_s"] > 0 and c["joint_step_s"] > 0
+    assert "cost" not in rows["semantic_only"]  # the single-task references get no ratio
+    md = to_markdown(small, res, "test")
+    assert "Step time × joint" in md and "Step memory × joint" in md
+    assert "| UPGrad (torchjd) |" in md

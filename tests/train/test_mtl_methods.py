@@ -1,6 +1,8 @@
 """The multi-task baselines (strategies kendall, gradnorm, mgda, equal, dwa, pcgrad, cagrad, aligned_mtl):
 each method on a case whose answer is computed by hand, then 2 training steps of each on the mtl and the
-sosd variant, and bit-exact resume of the stateful ones.
+sosd variant, and bit-exact resume of the stateful ones. pcgrad and aligned_mtl are torchjd's (their
+hand-computed cases run on torchjd's aggregators); the others are ours, and the cases below show where
+torchjd's version differs (CAGrad's solver tolerance, UW's semantic term).
 
 Run: OMP_NUM_THREADS=1 .venv/bin/python -m pytest tests/train/test_mtl_methods.py -q
 """
@@ -13,14 +15,13 @@ import torch
 from sosd.config import ConfigError, TrainConfig, load_config
 from sosd.train.loop import Trainer
 from sosd.train.strategies import STRATEGIES, build_strategy
-from sosd.train.strategies.aligned_mtl import aligned_weights
 from sosd.train.strategies.cagrad import cagrad, solve_2task
 from sosd.train.strategies.dwa import DWA, dwa_weights
 from sosd.train.strategies.gradients import GradientMethod, gram
 from sosd.train.strategies.gradnorm import GradNorm
 from sosd.train.strategies.kendall import Kendall
 from sosd.train.strategies.mgda import mgda_weights
-from sosd.train.strategies.pcgrad import pcgrad
+from sosd.train.strategies.jd import AGGREGATORS, SCALARIZERS
 from tests.conftest import tiny_config
 
 METHODS = ("equal", "kendall", "gradnorm", "mgda", "dwa", "pcgrad", "cagrad", "aligned_mtl")
@@ -38,6 +39,17 @@ def _one_thread():
 
 def G(*rows):
     return torch.tensor(rows, dtype=torch.float64)
+
+
+def pcgrad(grads, generator=None):
+    """What train.strategy=pcgrad runs: torchjd's PCGrad (the sum of the projected gradients)."""
+    return AGGREGATORS["PCGrad"]({})(grads)
+
+
+def aligned_weights(gg, scale="min"):
+    """What train.strategy=aligned_mtl runs: torchjd's AlignedMTLWeighting with pref_vector (1, 1)."""
+    return AGGREGATORS["AlignedMTL"]({"pref_vector": [1.0, 1.0], "scale_mode": scale}).gramian_weighting(
+        gg.float()).double()  # float32 like the training gradients (the preference vector's dtype)
 
 
 # ----------------------------------------------------------------------------------------------- MGDA
@@ -78,10 +90,8 @@ def test_pcgrad_projects_conflicts_by_hand():
 
 
 def test_pcgrad_order_generator_is_checkpointed():
-    from sosd.train.strategies.pcgrad import PCGrad
-
-    a, b = PCGrad(TrainConfig()), PCGrad(TrainConfig())
-    a.combine(G((1, 0), (-1, 1)))  # draws task orders
+    a, b = STRATEGIES["pcgrad"](TrainConfig()), STRATEGIES["pcgrad"](TrainConfig())
+    a.combine(G((1, 0), (-1, 1)))  # draws task orders (from its own generator, not the global RNG)
     b.load_state_dict(a.state_dict())
     assert torch.equal(torch.randperm(5, generator=a.generator), torch.randperm(5, generator=b.generator))
 
@@ -112,6 +122,20 @@ def test_cagrad_solves_its_defining_problem():
     # rescale (the official default) divides by 1 + c^2; c = 0 is the average gradient
     assert torch.allclose(cagrad(grads, c), d / (1 + c * c))
     assert torch.allclose(cagrad(grads, 0.0), g0)
+
+
+def test_torchjd_cagrad_is_ours_up_to_its_solver_tolerance():
+    # why cagrad stays ours: torchjd's CAGrad (cvxpy CLARABEL) is the same update without the 1/(1+c^2)
+    # rescale, but only to the solver's tolerance - not to the 1e-9 our defining-problem test demands
+    grads = G((1.0, 0.0), (-0.8, 1.5))
+    theirs = AGGREGATORS["CAGrad"]({"c": 0.5})(grads)
+    ours = cagrad(grads, 0.5, rescale=False)
+    err = float((theirs - ours).norm() / ours.norm())
+    assert err < 1e-4
+    torch.manual_seed(0)
+    grads = torch.randn(2, 50, dtype=torch.float64)
+    ours = cagrad(grads, 0.5, rescale=False)
+    assert float((AGGREGATORS["CAGrad"]({"c": 0.5})(grads) - ours).norm() / ours.norm()) > 1e-9
 
 
 # ----------------------------------------------------------------------------------------- Aligned-MTL
@@ -146,6 +170,15 @@ def test_kendall_gradient_vanishes_at_the_optimum(form):
         k.log_vars.copy_(torch.tensor([math.log(2 * 0.7), math.log(3.0)]))
     k.total(losses).backward()
     assert torch.allclose(k.log_vars.grad, torch.zeros(2), atol=1e-6)
+    # why kendall stays ours: torchjd's UW writes 1/2 exp(-s) L + s/2 for every task, the regression form;
+    # at our semantic optimum s* = log(2 L_sem) its gradient does not vanish (its s* is log L_sem)
+    uw = SCALARIZERS["UW"]({})
+    with torch.no_grad():
+        uw.log_var.copy_(k.log_vars.detach())
+    uw(torch.stack([losses["sem"], losses["dep"]])).backward()
+    assert abs(float(uw.log_var.grad[0])) > 0.2
+    if form == "gaussian":  # the depth term is the same
+        assert abs(float(uw.log_var.grad[1])) < 1e-6
     # away from it the gradient points back to it (loss too small for sigma = 1 -> s decreases)
     k.log_vars.grad = None
     with torch.no_grad():
@@ -278,14 +311,16 @@ def test_methods_refuse_single_task_variants(tmp_path):
         t.train_steps()
 
 
-def test_gradient_methods_declare_no_ddp_and_keep_fp16_out():
+def test_gradient_methods_declare_ddp_support_and_keep_fp16_out():
     from sosd.train.strategies.base import Strategy
 
     for name in METHODS:
         s = STRATEGIES[name](TrainConfig())
         uses_grad = name in ("gradnorm", "mgda", "pcgrad", "cagrad", "aligned_mtl")
-        process_local_state = name == "dwa"  # its loss windows are per process: refused under DDP
-        assert s.supports_ddp is not (uses_grad or process_local_state), name
+        reduces = name in ("pcgrad", "cagrad", "aligned_mtl")  # jd: all-reduce per-task gradients
+        assert s.reduces_gradients is reduces, name
+        # gradnorm / mgda: autograd.grad without the reduction; dwa: per-process loss windows
+        assert s.supports_ddp is (name not in ("gradnorm", "mgda", "dwa")), name
         # the loop's fp16 loss scaling needs the ordinary backward (loss weighting keeps it)
         assert (type(s).backward is not Strategy.backward) is uses_grad, name
 
@@ -299,7 +334,8 @@ def test_config_checks():
     assert cfg.train.mtl.cagrad_c == 0.4 and cfg.train.mtl.gradnorm_alpha == 1.5
 
 
-@pytest.mark.parametrize("name,over", [("gradnorm", {}), ("dwa", {"train.mtl.dwa_window": 2})])
+@pytest.mark.parametrize("name,over", [("gradnorm", {}), ("dwa", {"train.mtl.dwa_window": 2}),
+                                       ("jd", {"train.jd.aggregator": "Random"})])  # its generator
 def test_resume_is_bit_identical(tmp_path, name, over):
     # 2N steps in one go vs N, checkpoint, disturbed global RNG, resume, N more (16/2 = 8 steps an epoch)
     n = 5

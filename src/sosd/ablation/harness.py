@@ -106,6 +106,95 @@ def measure_inference(cfg, repeats: int = 5) -> dict:
     return {"ms": statistics.median(ts), "params_m": sum(p.numel() for p in m.parameters()) / 1e6}
 
 
+def _cached_trainer(cfg, run_dir: Path):
+    """The row's Trainer on one pre-rendered batch held in memory (rendering is not timed)."""
+    import torch
+
+    from sosd.train.loop import Trainer
+
+    t = Trainer(cfg, run_dir, progress=False)
+    items = [t.train_set[i] for i in range(len(t.train_set))]
+    t.train_set = type("Cached", (torch.utils.data.Dataset,), {
+        "__len__": lambda self: len(items), "__getitem__": lambda self, i: items[i], "transform": None,
+        "num_classes": t.train_set.num_classes, "class_names": t.train_set.class_names,
+        "target_kind": t.train_set.target_kind})()
+    return t
+
+
+def _cost_child(config_path: str, steps: int) -> None:
+    """In a fresh process (see :func:`measure_step`): print the JSON of the row's step cost."""
+    import os
+    import tempfile
+    import threading
+
+    from sosd.config import apply_overrides, load_config
+
+    def rss():
+        try:
+            return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            return 0
+
+    cfg = load_config(config_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        row = _cached_trainer(cfg, Path(tmp) / "row")
+        # memory: the peak above what the built trainer holds, over the first steps (Adam's state included)
+        # of a fresh process, whose allocator has not yet reused freed memory
+        base, peak, halt = rss(), [0], threading.Event()
+
+        def sample():
+            while not halt.is_set():
+                peak[0] = max(peak[0], rss())
+                time.sleep(0.002)
+
+        th = threading.Thread(target=sample, daemon=True)
+        th.start()
+        row.train_steps(until=2)
+        halt.set()
+        th.join()
+        # time: the row and joint one step each in turn (a busy machine's load drift hits both alike)
+        joint = _cached_trainer(apply_overrides(cfg, ["train.strategy=joint"]), Path(tmp) / "joint")
+        joint.train_steps(until=2)
+        ts = {"row": [], "joint": []}
+        for k in range(3, steps + 3):
+            for name, t in (("row", row), ("joint", joint)):
+                t0 = time.perf_counter()
+                t.train_steps(until=k)
+                ts[name].append(time.perf_counter() - t0)
+    print("COST " + json.dumps({"step_s": statistics.median(ts["row"]), "joint_step_s": statistics.median(ts["joint"]),
+                                "step_bytes": max(peak[0] - base, 1)}), flush=True)
+
+
+def measure_step(cfg, steps: int = 5) -> dict:
+    """Training-step cost of the row's strategy on one batch held in memory, in a fresh process: the median
+    step time, measured round-robin against joint on the same config (``step_vs_joint``), and the peak
+    resident memory of its first two steps above what the built trainer holds (``step_bytes``; Table 4
+    divides it by joint's, measured the same way). As benchmarks/train_step.py does."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from sosd.config import apply_overrides, dump_config
+
+    c = apply_overrides(cfg, [f"data.train_size={cfg.train.batch_size}", "data.num_workers=0",
+                              f"train.steps={steps + 3}", "train.log_every=1000000", "train.ckpt_every=0"])
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        dump_config(c, path)
+        env = dict(os.environ)
+        src = str(Path(__file__).resolve().parents[2])
+        env["PYTHONPATH"] = src + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+        p = subprocess.run([sys.executable, "-c", "import sys; from sosd.ablation.harness import _cost_child; "
+                            f"_cost_child(sys.argv[1], {steps})", str(path)],
+                           capture_output=True, text=True, env=env)
+    for line in p.stdout.splitlines():
+        if line.startswith("COST "):
+            r = json.loads(line[5:])
+            return {**r, "step_vs_joint": r["step_s"] / r["joint_step_s"]}
+    raise RuntimeError(f"step-cost measurement of {cfg.train.strategy} failed: {p.stderr.strip()[-400:]}")
+
+
 def evaluate_on(cfg, data_overrides: tuple) -> dict:
     """Metrics of the run's final model on its validation set built with extra data overrides."""
     from sosd.config import apply_overrides
@@ -156,6 +245,7 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
     rows = list(table.rows)
     jobs = [(r, s) for r in refs + rows for s in range(seeds)]
     per_run: dict[tuple[str, int], dict] = {}
+    joint_cost: dict = {}
     bar = tqdm(jobs, desc=f"table {table.number}", disable=not progress)
     for row, seed in bar:
         bar.set_postfix(row=row.key, seed=seed)
@@ -165,6 +255,13 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
                  "train_seconds": res.get("train_seconds"), "val_curve": res.get("val_curve", [])}
         if table.timing:
             entry.update(measure_inference(cfg))
+        if table.cost and seed == 0 and row not in refs:
+            # step cost beside the metrics: this row's strategy vs joint on the same variant and config
+            if row.variant not in joint_cost:
+                joint_cost[row.variant] = measure_step(row_config(table, Row("joint", "joint", row.variant, "joint"),
+                                                                  dataset, 0, budget, out, base))
+            cost = measure_step(cfg)
+            entry["cost"] = {**cost, "memory_vs_joint": cost["step_bytes"] / joint_cost[row.variant]["step_bytes"]}
         for label, ov in table.eval_overrides:
             entry.setdefault("eval_sets", {})[label] = evaluate_on(cfg, ov + (("data.val_split=test",) if curves else ()))
         per_run[(row.key, seed)] = entry
@@ -191,6 +288,8 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
             r["val_curves"] = [per_run[(row.key, s)]["val_curve"] for s in range(seeds)]
             r["convergence"] = converged(r["val_curves"], {c.key: c.higher_is_better for c in table.columns},
                                          tolerance)
+        if table.cost and "cost" in per_run[(row.key, 0)]:
+            r["cost"] = per_run[(row.key, 0)]["cost"]
         r["train_seconds"] = mean_std([per_run[(row.key, s)]["train_seconds"] or float("nan") for s in range(seeds)])
         if table.number != "focal" and row.variant not in ("semantic_only", "depth_only"):
             dms = []
@@ -246,6 +345,8 @@ def to_markdown(table: Table, result: dict, command: str) -> str:
         head += ["Inference (ms)", "Parameters (M)"]
     if result.get("curves"):
         head.append("Converged on val")
+    if table.cost:
+        head += ["Step time × joint", "Step memory × joint"]
     paper_cols = [c for c in cols if any(c.key in p for p in table.paper.values())]
     head += [f"paper: {c.title}" for c in paper_cols]
     if table.timing:
@@ -271,6 +372,9 @@ def to_markdown(table: Table, result: dict, command: str) -> str:
             conv = r["convergence"]
             gains = ", ".join(f"{k} {v * 100:+.1f} %" for k, v in conv["gain"].items())
             cells.append({True: "yes", False: "**NO**", None: "-"}[conv["converged"]] + (f" ({gains})" if gains else ""))
+        if table.cost:
+            cc = r.get("cost")
+            cells += [f"{cc['step_vs_joint']:.2f}", f"{cc['memory_vs_joint']:.2f}"] if cc else ["-", "-"]
         cells += [str(r["paper"].get(c.key, "-")) for c in paper_cols]
         if table.timing:
             cells += [str(r["paper"].get("ms", "-")), str(r["paper"].get("params_m", "-"))]
@@ -285,6 +389,11 @@ def to_markdown(table: Table, result: dict, command: str) -> str:
     if has_dm:
         lines += ["", "Δm: mean over tasks of the mean signed relative change of the task's metrics against "
                   "the single-task model of the same seed (Maninis et al. 2019), in %; higher is better."]
+    if table.cost:
+        lines += ["Step time / memory × joint: measured after seed 0's run, in a fresh process, on one batch "
+                  "of the row's config: the median step time with the row and joint stepping in turn, and the "
+                  "peak resident memory of the first two steps above what the built trainer holds, each over "
+                  "joint's (benchmarks/train_step.py: the same, for every method)."]
     if table.timing:
         lines += ["Inference: median batch-1 CPU latency at the evaluation size, measured right after each "
                   "run (the paper's figures are a P40 GPU at 256x512 with its own backbone)."]

@@ -35,6 +35,7 @@ class Table:
     columns: tuple
     paper: dict = field(default_factory=dict)   # row key -> {column key: paper figure}
     timing: bool = False                        # add inference time and parameter columns (Table 1)
+    cost: bool = False                          # add training-step time and memory ratios to joint (Table 4)
     eval_overrides: tuple = ()                  # extra evaluation sets: (label, data overrides)
 
 
@@ -47,6 +48,16 @@ SINGLE_TASK = {"semantic": SEMANTIC_ONLY, "depth": DEPTH_ONLY}
 
 MIOU_PCT = Column("miou", "Segmentation mIoU [%]", True, 100.0, 1)
 DISP = Column("disparity_mae_px", "Disparity error [px]", False, 1.0, 2)
+
+
+def _torchjd_rows() -> tuple:
+    """Table 4's torchjd rows: every aggregator and scalarizer of train.strategy=jd on the mtl variant."""
+    from sosd.train.strategies.jd import AGGREGATORS, SCALARIZERS
+
+    return tuple([Row(f"{m} (torchjd)", f"mtl_jd_{m.lower()}", "mtl", "jd", (f"train.jd.aggregator={m}",))
+                  for m in AGGREGATORS] +
+                 [Row(f"{m} (torchjd, loss)", f"mtl_jd_loss_{m.lower()}", "mtl", "jd", (f"train.jd.scalarizer={m}",))
+                  for m in SCALARIZERS])
 
 TABLES = {
     "1": Table("1", "Quantitative improvement of SOSD-Net and EM-style learning (Cityscapes layout)",
@@ -84,8 +95,8 @@ TABLES = {
                 Row("CAGrad", "mtl_cagrad", "mtl", "cagrad"),
                 Row("Aligned-MTL", "mtl_aligned_mtl", "mtl", "aligned_mtl"),
                 Row("PCGrad on SOSD-Net", "sosd_pcgrad", "sosd", "pcgrad"),
-                ESOSD),
-               (MIOU_PCT, DISP),
+                ESOSD) + _torchjd_rows(),
+               (MIOU_PCT, DISP), cost=True,
                paper={"mtl_kendall": {"miou": 64.2, "disparity_mae_px": 2.65},
                       "mtl_gradnorm": {"miou": 64.8, "disparity_mae_px": 2.57},
                       "mtl_mgda": {"miou": 66.6, "disparity_mae_px": 2.54},

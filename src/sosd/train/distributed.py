@@ -43,8 +43,15 @@ gradient accumulation does); DDP broadcasts rank 0's running statistics before e
 ``train.sync_bn`` converts BatchNorm to ``torch.nn.SyncBatchNorm`` (statistics over the global
 micro-batch); torch implements it for CUDA only.
 
-Strategies that compute task gradients themselves (``torch.autograd.grad``: GradNorm, MGDA, PCGrad...)
-bypass DDP's reducer; they declare ``supports_ddp = False`` and the loop refuses them with world > 1.
+Gradient methods (the jd strategy's aggregators: pcgrad, cagrad, aligned_mtl, UPGrad, Nash-MTL...) need
+the per-task gradients of theta^com, which DDP's reducer (one summed gradient) cannot give: they declare
+``reduces_gradients``, the loop runs them on the bare model (no DDP wrapper; rank 0's weights broadcast
+once by :func:`broadcast_parameters`, its BatchNorm buffers before every step as DDP does), and the
+strategy's ``finish()`` all-reduces the per-task gradients (T x |theta^com|) with the other parameters'
+gradients in one flat tensor, then applies the same aggregation on every rank: 1 process and N
+processes train alike (tests/train/test_distributed.py). GradNorm and MGDA-UB (``torch.autograd.grad``
+without that reduction) and DWA (per-process loss windows) declare ``supports_ddp = False`` and the
+loop refuses them with world > 1.
 Strategy parameters (``extra_parameters()``, e.g. uncertainty weights) are not in the DDP module: their
 gradients are averaged by :func:`average_grads`. A strategy's own state (``after_step``) sees its rank's
 losses only.
@@ -203,6 +210,14 @@ def average_grads(params) -> None:
     for g in grads:
         g.copy_(flat[i:i + g.numel()].view_as(g))
         i += g.numel()
+
+
+def broadcast_parameters(module: torch.nn.Module, src: int = 0) -> None:
+    """Rank ``src``'s parameters on every rank (what DDP does when it wraps a model)."""
+    if not is_distributed():
+        return
+    for p in module.parameters():
+        dist.broadcast(p.data, src)
 
 
 def broadcast_buffers(module: torch.nn.Module, src: int = 0) -> None:

@@ -146,7 +146,12 @@ class Trainer:
         self.amp = t.amp
         self.scaler = distributed.make_scaler(self.device, self.amp, self.strategy)
         # DDP: one DistributedDataParallel wrapper per set of trainable parameters (EM: one per phase)
-        self.replicas = distributed.Replicas(self.model, self.device) if self.world > 1 else None
+        # (strategies that average their own per-task gradients, the jd gradient methods, run the bare model:
+        # torch.autograd.grad bypasses DDP's reducer; rank 0's weights are broadcast once instead)
+        ddp = self.world > 1 and not self.strategy.reduces_gradients
+        self.replicas = distributed.Replicas(self.model, self.device) if ddp else None
+        if self.world > 1 and not ddp:
+            distributed.broadcast_parameters(self.model)
         params = list(self.model.parameters()) + self.strategy.extra_parameters()
         self.optimizer = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(cfg, s))
@@ -287,6 +292,7 @@ class Trainer:
                                 1.0 / t.accum_steps)
                         for k, v in out.items():
                             parts[k] = parts.get(k, 0.0) + float(v.detach()) / t.accum_steps
+                    self.strategy.finish(self.model)  # jd gradient methods: all-reduce, then aggregate
                     distributed.average_grads(self.strategy.extra_parameters())  # DDP: not in the DDP module
                     # DDP: losses averaged over ranks, a stop request of any rank, same step/phase everywhere
                     parts, stopping = distributed.sync_step(parts, stop.signal is not None, s.step,

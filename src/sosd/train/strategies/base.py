@@ -36,8 +36,14 @@ class Strategy:
     def losses(self, model, batch) -> dict[str, torch.Tensor]:
         raise NotImplementedError
 
+    reduces_gradients = False  # True: averages its own gradients across processes (no DDP wrapper)
+
     def backward(self, out: dict[str, torch.Tensor], scale: float = 1.0) -> None:
         (out["loss"] * scale).backward()
+
+    def finish(self, model) -> None:
+        """Called after the last micro-batch's ``backward`` of a step, before the optimiser step (the jd
+        gradient methods all-reduce and aggregate their per-task gradients here)."""
 
     def extra_parameters(self) -> list[torch.nn.Parameter]:
         """Parameters the strategy itself learns (e.g. Kendall's log-variances), optimised with the model."""

@@ -11,20 +11,18 @@ nothing new):
 
 - loss weighting (equal, dwa, kendall, gradnorm, mgda): ``total(losses)`` gives the scalar to
   backpropagate; gradnorm and mgda also override ``backward`` to look at gradients first;
-- gradient combination (pcgrad, cagrad, aligned_mtl): subclasses of :class:`GradientMethod` implement only
-  ``combine(G) -> g``, G (T, n) the per-task gradients of theta^com flattened (row t = task ``TASKS[t]``);
-  :func:`gradient_backward` takes ``torch.autograd.grad`` of each task loss w.r.t. theta^com (graph
-  retained), writes ``combine(G)`` into their ``.grad`` and backpropagates sum_t L_t into the
-  task-specific parameters only (each head only sees its own loss anyway, so that *is* its own gradient).
+- gradient combination: :class:`GradientMethod` subclasses implement only ``combine(G) -> g``, G (T, n)
+  the per-task gradients of theta^com flattened (row t = task ``TASKS[t]``); :func:`gradient_backward`
+  takes ``torch.autograd.grad`` of each task loss w.r.t. theta^com (graph retained), writes ``combine(G)``
+  into their ``.grad`` and backpropagates sum_t L_t into the task-specific parameters only. The shipped
+  gradient methods (pcgrad, cagrad, aligned_mtl and every torchjd aggregator) run through the jd strategy
+  instead (jd.py): the same split, one backward per task through the whole network, G accumulated over
+  micro-batches and averaged over processes before the combination, so they run under torchrun.
 
-Gradient-based methods (``uses_gradients``: gradnorm, mgda and the three above) call
-``torch.autograd.grad``, which bypasses DDP's reducer: they declare ``supports_ddp = False`` (one
-process only) and, overriding ``backward``, do not combine with ``train.amp=fp16``'s loss scaling (bf16
-is fine). The loss-weighting ones (equal, dwa, kendall) keep the ordinary backward and run anywhere.
-
-With gradient accumulation, each micro-batch's gradients are combined on their own and the results summed
-(``backward(out, 1/accum_steps)``): the methods are non-linear in the gradients, so this is not the same
-as combining the gradients of the whole batch; use accum_steps = 1 to compare methods.
+gradnorm and mgda call ``torch.autograd.grad`` without that reduction, which bypasses DDP's reducer: they
+declare ``supports_ddp = False`` (one process only) and, overriding ``backward``, do not combine with
+``train.amp=fp16``'s loss scaling (bf16 is fine). The loss-weighting ones (equal, kendall) keep the
+ordinary backward and run anywhere.
 """
 from __future__ import annotations
 
