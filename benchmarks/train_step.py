@@ -87,41 +87,56 @@ class RSSSampler(threading.Thread):
         return self.peak
 
 
-def worker(spec: dict) -> dict:
-    """One strategy, in this (fresh) process: build the Trainer, time ``spec['steps']`` steps."""
-    import torch
-
+def bench_config(spec: dict):
+    """The Config of one benchmark run: synthetic street scenes, one batch of training data, no logging."""
     from sosd.config import load_config
     from sosd.data import build_dataset
-    from sosd.train.loop import Trainer
 
     h, w = spec["size"]
     overrides = {
         "model.variant": spec["variant"], "model.backbone": spec["backbone"],
-        "data.dataset": "synthetic", "data.preset": "street", "data.height": h, "data.width": w,
-        "data.train_size": spec["batch"], "data.val_size": 1, "data.num_workers": 0,
+        "data.dataset": "synthetic", "data.preset": spec.get("preset", "street"), "data.height": h,
+        "data.width": w, "data.train_size": spec["batch"], "data.val_size": 1, "data.num_workers": 0,
         "train.strategy": spec["strategy"], "train.batch_size": spec["batch"], "train.steps": 10 ** 6,
         "train.threads": spec["threads"] or 0, "train.device": spec["device"], "train.log_every": 10 ** 6,
         "train.val_every": 0, "train.ckpt_every": 0,
     }
     cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()] + list(spec.get("overrides", [])))
     cfg.model.num_classes = build_dataset(cfg.data, "train").num_classes
+    return cfg
+
+
+def bench_trainer(spec: dict, run_dir: Path):
+    """A real :class:`sosd.train.loop.Trainer` whose training set is one pre-rendered batch held in memory
+    (scene rendering is not timed; collating the batch is)."""
+    import torch
+
+    from sosd.train.loop import Trainer
+
+    trainer = Trainer(bench_config(spec), run_dir, progress=False)
+    items = [trainer.train_set[i] for i in range(len(trainer.train_set))]  # rendered once, not timed
+
+    class Cached(torch.utils.data.Dataset):
+        transform = None
+        num_classes, class_names = trainer.train_set.num_classes, trainer.train_set.class_names
+        target_kind = trainer.train_set.target_kind
+
+        def __len__(self):
+            return len(items)
+
+        def __getitem__(self, i):
+            return items[i]
+
+    trainer.train_set = Cached()
+    return trainer
+
+
+def worker(spec: dict) -> dict:
+    """One strategy, in this (fresh) process: build the Trainer, time ``spec['steps']`` steps."""
+    import torch
+
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = Trainer(cfg, Path(tmp), progress=False)
-        items = [trainer.train_set[i] for i in range(len(trainer.train_set))]  # rendered once, not timed
-
-        class Cached(torch.utils.data.Dataset):
-            transform = None
-            num_classes, class_names = trainer.train_set.num_classes, trainer.train_set.class_names
-            target_kind = trainer.train_set.target_kind
-
-            def __len__(self):
-                return len(items)
-
-            def __getitem__(self, i):
-                return items[i]
-
-        trainer.train_set = Cached()
+        trainer = bench_trainer(spec, Path(tmp))
         cuda = trainer.device.type == "cuda"
         rss_setup = rss_bytes()
         sampler = RSSSampler()
