@@ -52,7 +52,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 # the small configs' head widths (configs/synthetic/*_small.yaml)
-SMALL = ["model.aspp_channels=64", "model.decoder_channels=64", "model.refined_channels=24"]
+SMALL = ["model.aspp_channels=64", "model.decoder_channels=64", "model.refined_channels=24"]  # = train_step.SMALL_WIDTHS
 CASES = {
     "small_64x128": {"backbone": "xception_small", "size": (64, 128), "batch": 8, "overrides": SMALL},
     "small_72x96": {"backbone": "xception_small", "size": (72, 96), "batch": 8, "overrides": SMALL},
