@@ -30,9 +30,9 @@ the real loader (rendering synthetic scenes in the main process, ``data.num_work
 separately, one batch per call, and reported beside the step (it is what a real run pays on top unless
 workers prefetch).
 
-FLOPs: ``torch.utils.flop_counter.FlopCounterMode`` over one whole step (convolutions and matmuls, forward
-and backward, 2 FLOPs per multiply-add; BatchNorm, element-wise ops and Adam are not counted: they are
-memory-bound). Achieved GFLOP/s = counted FLOPs / median step time, as a fraction of the fp32 matmul peak
+FLOPs: 3x the forward's, counted by ``torch.utils.flop_counter.FlopCounterMode`` on the step's batch
+(convolutions and matmuls, 2 FLOPs per multiply-add; the backward's input and weight gradients cost about
+one forward each; BatchNorm, element-wise ops and Adam are not counted: they are memory-bound). Achieved GFLOP/s = counted FLOPs / median step time, as a fraction of the fp32 matmul peak
 that ``benchmarks/inference.py`` measures (its ``matmul_peak``, same thread count, measured in this run).
 
 Writes ``results/profile_train.json`` (every case, the top ops, machine info, load average) and
@@ -144,15 +144,20 @@ def profile_case(name: str, case: dict, args, peak: dict) -> dict:
             t = time.perf_counter()
             step()
             times.append(time.perf_counter() - t)
-        with FlopCounterMode(display=False) as fc:
-            step()
-        flops = fc.get_total_flops()
         with profile(activities=[ProfilerActivity.CPU]) as prof:
             t = time.perf_counter()
             for _ in range(args.profile_steps):
                 step()
             wall = time.perf_counter() - t
         params_m = sum(p.numel() for p in trainer.model.parameters()) / 1e6
+        # forward FLOPs of the step's batch, x3 for forward + backward (input and weight gradients each cost
+        # about one forward). Not FlopCounterMode over the backward itself: torch 2.13's formula for the
+        # backward of grouped (depthwise) convolutions ignores the groups and counts them ~C times over
+        # (measured: backward 6.9x the forward on xception_small)
+        b = torch.utils.data.default_collate([trainer.train_set[i] for i in range(case["batch"])])
+        with torch.no_grad(), FlopCounterMode(display=False) as fc:
+            trainer.model(b["image"], b["intrinsics"])
+        flops = 3 * fc.get_total_flops()
         # the real data path: one batch of the synthetic scenes, rendered and collated in this process
         from sosd.data import build_dataset
 
