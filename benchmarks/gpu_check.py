@@ -193,7 +193,7 @@ def check_ddp(ctx) -> dict:
         plain.train_steps(until=1)
         os.environ.update(env)
         try:
-            dist.init_process_group(backend, device_id=dev if dev.type == "cuda" else None)
+            dist.init_process_group(backend, device_id=torch.device("cuda", 0) if dev.type == "cuda" else None)
             from sosd.train import distributed
 
             tr = ts.bench_trainer(spec, Path(tmp) / "ddp")
@@ -201,7 +201,7 @@ def check_ddp(ctx) -> dict:
             tr.replicas = distributed.Replicas(tr.model, tr.device)
             tr.train_steps(until=1)
             wrapped = [isinstance(w, torch.nn.parallel.DistributedDataParallel) for w in tr.replicas.wrappers]
-            diff = max(float((p - q).abs().max()) for p, q in zip(plain.model.parameters(), tr.model.parameters()))
+            diff = max(float((p - q).detach().abs().max()) for p, q in zip(plain.model.parameters(), tr.model.parameters()))
             loss_a, loss_b = plain.state.history[-1]["loss"], tr.state.history[-1]["loss"]
         finally:
             if dist.is_initialized():
@@ -237,7 +237,7 @@ def check_onnxruntime(ctx) -> dict:
         path = export_onnx(copy.deepcopy(model).cpu(), Path(tmp) / "m.onnx", h, w)
         sess = make_session(path, providers=[provider])
         names = [o.name for o in sess.get_outputs()]
-        run = lambda: sess.run(None, {"image": x})  # noqa: E731
+        run = lambda: sess.run(None, {"image": x})
         outs = dict(zip(names, run()))
         with torch.inference_mode():
             ref = model(ctx["x1"])
@@ -259,20 +259,19 @@ def table1(ctx) -> dict:
             if variant not in [v["variant"] for v in rows.values() if "inference_batch1" in v]:
                 m = inf.build(variant, a.backbone, ctx["num_classes"], ctx["calib"], dev)
                 with torch.inference_mode():
-                    r["inference_batch1"] = timed(lambda: m(x1), dev, a.warmup, a.repeats)
-                del m
+                    r["inference_batch1"] = timed(lambda m=m: m(x1), dev, a.warmup, a.repeats)
+                m = None  # free its memory before the training step
             spec = {"strategy": strategy, "variant": variant, "backbone": a.backbone, "size": [h, w],
                     "batch": a.train_batch, "threads": None, "device": str(dev), "overrides": [f"train.amp={amp}"]}
             with tempfile.TemporaryDirectory() as tmp:
                 tr = ts.bench_trainer(spec, Path(tmp))
                 if dev.type == "cuda":
                     torch.cuda.reset_peak_memory_stats(dev)
-                k = 0
+                done = [0]
 
-                def step():
-                    nonlocal k
-                    k += 1
-                    tr.train_steps(until=k)
+                def step(tr=tr, done=done):
+                    done[0] += 1
+                    tr.train_steps(until=done[0])
 
                 r["train_step"] = timed(step, dev, a.warmup, a.steps)
                 r["train_step"]["amp"] = amp
@@ -280,7 +279,7 @@ def table1(ctx) -> dict:
                 r["train_step"]["images_per_s"] = a.train_batch / (r["train_step"]["median_ms"] / 1e3)
                 if dev.type == "cuda":
                     r["train_step"]["cuda_max_allocated_gib"] = torch.cuda.max_memory_allocated(dev) / 2 ** 30
-                del tr
+                tr = None
         except Exception as e:  # noqa: BLE001 - one row's failure is reported, the others still run
             r["error"] = f"{type(e).__name__}: {e}"[:300]
         if dev.type == "cuda":

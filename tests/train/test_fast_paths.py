@@ -37,7 +37,7 @@ def test_fast_path_losses_match_eager_fp32(tmp_path, strategy, fast):
     1-channel BatchNorm of the semantic-to-depth unit divides by a small variance), so after 3 updates two
     eager runs whose weights differ by one ulp differ by ~1e-3 in the losses. The fast path must stay within
     a few times that, and match exactly where no update has happened yet (step 1)."""
-    ref, a = _losses(tmp_path, "eager", strategy, **EAGER)
+    ref, _ = _losses(tmp_path, "eager", strategy, **EAGER)
     nudged, _ = _losses(tmp_path, "nudged", strategy, nudge=True, **EAGER)
     got, b = _losses(tmp_path, "fast", strategy, **{**EAGER, **fast})
     assert ref.shape == got.shape == (STEPS, 3)
