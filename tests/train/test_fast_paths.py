@@ -129,3 +129,17 @@ def test_compiled_losses_match_eager_fp32(tmp_path):
     got, _ = _losses(tmp_path, "compiled", **{**EAGER, "train.compile": "true"})
     assert torch.allclose(got[0], ref[0], rtol=1e-5, atol=0)
     assert (got - ref).abs().max() <= 4 * (nudged - ref).abs().max() + 1e-6
+
+
+def test_loader_worker_prefetch_is_bit_identical(tmp_path):
+    """data.num_workers=1 (the main job's prefetch) trains on exactly the batches of the in-process loader,
+    augmentation included (seeded per (seed, epoch, index)), across an epoch boundary (16 / 2 = 8 steps)."""
+    runs = []
+    for w in (0, 1):
+        cfg = tiny_config(tmp_path, steps=9, **{"data.num_workers": w, "data.augment": "true"})
+        t = Trainer(cfg, tmp_path / f"w{w}", progress=False)
+        t.train_steps()
+        runs.append(([h["loss"] for h in t.state.history], t.model.state_dict()))
+    assert runs[0][0] == runs[1][0]
+    for k, v in runs[0][1].items():
+        assert torch.equal(v, runs[1][1][k]), k
