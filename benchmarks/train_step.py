@@ -6,6 +6,16 @@ Run (from the repository root, on a quiet machine):
     .venv/bin/python benchmarks/train_step.py --full        # Xception-65, 256x512, batch 8 (the paper's)
     .venv/bin/python benchmarks/train_step.py --quick       # smoke test: 2 steps each
     .venv/bin/python benchmarks/train_step.py --threads 2 --strategies joint em pcgrad
+    .venv/bin/python benchmarks/train_step.py --compare --threads 1   # c46c54a vs this checkout, study sizes
+
+``--compare [REF]``: the main before issue 15 (c46c54a) or any git ref against this checkout, at the study
+sizes (``--compare-sizes``, default 64x128 and 72x96; xception_small with the study configs' head widths).
+Two persistent processes (REF's ``src/`` from a detached ``git worktree`` at ``$TMPDIR/sosd_base_<commit>``,
+reused by later runs; ``git worktree remove`` it when done, and this checkout's ``src/``) build the same
+Trainer and take steps in turn (who goes first alternates), so the load of a shared machine hits both
+alike. Reported: median wall time per step, steps/s, their ratio, the median of paired per-round ratios,
+the ratio of process CPU time (less sensitive to other processes), the largest relative loss difference,
+and the load average. Writes ``results/train_step_compare_<backbone>_b<batch>.json`` and ``.md``.
 
 Rows: joint, EM (Algorithm 1) and every other registered method, found by iterating the STRATEGIES dict, so
 methods added later appear without editing this file. A name that maps to a class already measured (e.g.
