@@ -6,6 +6,16 @@ Run (from the repository root, on a quiet machine):
     .venv/bin/python benchmarks/train_step.py --full        # Xception-65, 256x512, batch 8 (the paper's)
     .venv/bin/python benchmarks/train_step.py --quick       # smoke test: 2 steps each
     .venv/bin/python benchmarks/train_step.py --threads 2 --strategies joint em pcgrad
+    .venv/bin/python benchmarks/train_step.py --compare --threads 1   # c46c54a vs this checkout, study sizes
+
+``--compare [REF]``: the main before issue 15 (c46c54a) or any git ref against this checkout, at the study
+sizes (``--compare-sizes``, default 64x128 and 72x96; xception_small with the study configs' head widths).
+Two persistent processes (REF's ``src/`` from a detached ``git worktree`` at ``$TMPDIR/sosd_base_<commit>``,
+reused by later runs; ``git worktree remove`` it when done, and this checkout's ``src/``) build the same
+Trainer and take steps in turn (who goes first alternates), so the load of a shared machine hits both
+alike. Reported: median wall time per step, steps/s, their ratio, the median of paired per-round ratios,
+the ratio of process CPU time (less sensitive to other processes), the largest relative loss difference,
+and the load average. Writes ``results/train_step_compare_<backbone>_b<batch>.json`` and ``.md``.
 
 Rows: joint, EM (Algorithm 1) and every other registered method, found by iterating the STRATEGIES dict, so
 methods added later appear without editing this file; the ``jd`` entry is expanded into one row per
@@ -49,6 +59,7 @@ import time
 from pathlib import Path
 
 GIB = 2 ** 30
+SMALL_WIDTHS = ["model.aspp_channels=64", "model.decoder_channels=64", "model.refined_channels=24"]
 
 
 def _bench_common():
@@ -88,19 +99,16 @@ class RSSSampler(threading.Thread):
         return self.peak
 
 
-def build_trainer(spec: dict, tmp: str):
-    """The real Trainer of ``spec``'s strategy, on one pre-rendered batch held in memory."""
-    import torch
-
+def bench_config(spec: dict):
+    """The Config of one benchmark run: synthetic street scenes, one batch of training data, no logging."""
     from sosd.config import load_config
     from sosd.data import build_dataset
-    from sosd.train.loop import Trainer
 
     h, w = spec["size"]
     overrides = {
         "model.variant": spec["variant"], "model.backbone": spec["backbone"],
-        "data.dataset": "synthetic", "data.preset": "street", "data.height": h, "data.width": w,
-        "data.train_size": spec["batch"], "data.val_size": 1, "data.num_workers": 0,
+        "data.dataset": "synthetic", "data.preset": spec.get("preset", "street"), "data.height": h,
+        "data.width": w, "data.train_size": spec["batch"], "data.val_size": 1, "data.num_workers": 0,
         "train.strategy": spec["strategy"], "train.batch_size": spec["batch"], "train.steps": 10 ** 6,
         "train.threads": spec["threads"] or 0, "train.device": spec["device"], "train.log_every": 10 ** 6,
         "train.val_every": 0, "train.ckpt_every": 0,
@@ -116,7 +124,17 @@ def build_trainer(spec: dict, tmp: str):
             overrides["train.jd.aggregator"] = method
     cfg = load_config(None, [f"{k}={v}" for k, v in overrides.items()] + list(spec.get("overrides", [])))
     cfg.model.num_classes = build_dataset(cfg.data, "train").num_classes
-    trainer = Trainer(cfg, Path(tmp), progress=False)
+    return cfg
+
+
+def bench_trainer(spec: dict, run_dir: Path):
+    """A real :class:`sosd.train.loop.Trainer` whose training set is one pre-rendered batch held in memory
+    (scene rendering is not timed; collating the batch is)."""
+    import torch
+
+    from sosd.train.loop import Trainer
+
+    trainer = Trainer(bench_config(spec), run_dir, progress=False)
     items = [trainer.train_set[i] for i in range(len(trainer.train_set))]  # rendered once, not timed
 
     class Cached(torch.utils.data.Dataset):
@@ -144,7 +162,7 @@ def interleaved(specs: list[dict], rounds: int, warmup: int) -> dict:
     tmp = tempfile.TemporaryDirectory()
     for spec in specs:
         try:
-            trainers[spec["strategy"]] = build_trainer(spec, tmp.name)
+            trainers[spec["strategy"]] = bench_trainer(spec, Path(tmp.name))
         except Exception as e:  # noqa: BLE001 - reported as this strategy's failure
             out[spec["strategy"]] = {"error": f"{type(e).__name__}: {e}"[:400]}
     times = {k: [] for k in trainers}
@@ -166,7 +184,7 @@ def worker(spec: dict) -> dict:
     import torch
 
     with tempfile.TemporaryDirectory() as tmp:
-        trainer = build_trainer(spec, tmp)
+        trainer = bench_trainer(spec, Path(tmp))
         cuda = trainer.device.type == "cuda"
         rss_setup = rss_bytes()
         sampler = RSSSampler()
@@ -291,6 +309,135 @@ def plot(res: dict, path: Path) -> None:
     plt.close(fig)
 
 
+# ------------------------------------------------------------------------------ comparison: base vs this
+
+def stepper(spec: dict) -> None:
+    """Comparison child: build the Trainer, then run one training step per ``step`` line on stdin and answer
+    ``STEP <wall s> <process CPU s> <loss>`` (the parent alternates two such children, so their steps never
+    overlap and a change of machine load hits both alike)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        trainer = bench_trainer(spec, Path(tmp))
+        print("READY", flush=True)
+        k = 0
+        for line in sys.stdin:
+            if line.strip() != "step":
+                break
+            k += 1
+            t, c = time.perf_counter(), time.process_time()
+            status = trainer.train_steps(until=k)
+            wall, cpu = time.perf_counter() - t, time.process_time() - c
+            if status != "done":
+                raise RuntimeError(f"train_steps returned {status}")
+            print(f"STEP {wall} {cpu} {trainer.state.history[-1]['loss']}", flush=True)
+
+
+class Child:
+    def __init__(self, spec: dict, src: Path, threads: int | None):
+        env = dict(os.environ)
+        if threads:
+            env["OMP_NUM_THREADS"] = str(threads)
+        env["PYTHONPATH"] = str(src)  # this side's sosd only (not the editable install's)
+        self.p = subprocess.Popen([sys.executable, __file__, "--stepper", json.dumps(spec)], stdin=subprocess.PIPE,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        line = self.p.stdout.readline()
+        if not line.startswith("READY"):
+            raise RuntimeError(f"{src}: the worker did not start: {self.p.stderr.read()[-1500:]}")
+
+    def step(self) -> tuple[float, float, float]:
+        self.p.stdin.write("step\n")
+        self.p.stdin.flush()
+        line = self.p.stdout.readline()
+        if not line.startswith("STEP"):
+            raise RuntimeError(f"worker failed: {self.p.stderr.read()[-1500:]}")
+        wall, cpu, loss = (float(x) for x in line.split()[1:])
+        return wall, cpu, loss
+
+    def close(self):
+        try:
+            self.p.stdin.close()
+            self.p.wait(timeout=60)
+        except Exception:  # noqa: BLE001
+            self.p.kill()
+
+
+def base_checkout(ref: str) -> Path:
+    """A detached git worktree of ``ref`` (reused if present) whose src/ the base side runs."""
+    root = Path(__file__).resolve().parents[1]
+    commit = subprocess.run(["git", "-C", str(root), "rev-parse", "--short", ref], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    path = Path(tempfile.gettempdir()) / f"sosd_base_{commit}"
+    if not (path / "src" / "sosd").is_dir():
+        subprocess.run(["git", "-C", str(root), "worktree", "add", "--detach", str(path), commit], check=True,
+                       capture_output=True)
+    return path
+
+
+def compare(args, sizes, common) -> dict:
+    """Base (``args.compare``) vs this checkout, interleaved step by step at each size."""
+    base_src = base_checkout(args.compare) / "src"
+    this_src = Path(__file__).resolve().parents[1] / "src"
+    rows = []
+    for (h, w) in sizes:
+        spec = {"strategy": args.strategies[0] if args.strategies else "joint", "variant": args.variant,
+                "backbone": args.backbone, "size": [h, w], "batch": args.batch, "threads": args.threads,
+                "device": args.device, "overrides": list(args.override)}
+        print(f"{h}x{w}: starting both ...", file=sys.stderr, flush=True)
+        # the study configs' head widths (configs/synthetic/*_small.yaml) for the small backbone
+        widths = SMALL_WIDTHS if args.backbone == "xception_small" else []
+        sides = {"base": Child({**spec, "overrides": widths + list(args.base_override)}, base_src, args.threads),
+                 "this": Child({**spec, "overrides": widths + list(args.override)}, this_src, args.threads)}
+        rec = {k: {"wall_s": [], "cpu_s": [], "loss": []} for k in sides}
+        try:
+            for i in range(args.warmup + args.steps):
+                order = list(sides) if i % 2 == 0 else list(sides)[::-1]  # alternate who goes first
+                for k in order:
+                    wall, cpu, loss = sides[k].step()
+                    if i >= args.warmup:
+                        rec[k]["wall_s"].append(wall)
+                        rec[k]["cpu_s"].append(cpu)
+                    rec[k]["loss"].append(loss)
+        finally:
+            for c in sides.values():
+                c.close()
+        row = {"size": [h, w], "loadavg": common.loadavg()}
+        for k, r in rec.items():
+            r["median_wall_s"] = statistics.median(r["wall_s"])
+            r["median_cpu_s"] = statistics.median(r["cpu_s"])
+            r["steps_per_s"] = 1 / r["median_wall_s"]
+            row[k] = r
+        row["speedup_wall"] = rec["base"]["median_wall_s"] / rec["this"]["median_wall_s"]
+        row["speedup_cpu"] = rec["base"]["median_cpu_s"] / rec["this"]["median_cpu_s"]
+        # paired: each round's base step over the this step that ran next to it
+        row["speedup_wall_paired_median"] = statistics.median(
+            b / t for b, t in zip(rec["base"]["wall_s"], rec["this"]["wall_s"]))
+        row["max_loss_rel_diff"] = max(abs(a - b) / max(abs(a), 1e-12)
+                                       for a, b in zip(rec["base"]["loss"], rec["this"]["loss"]))
+        rows.append(row)
+        print(f"  base {row['base']['median_wall_s']:.3f} s, this {row['this']['median_wall_s']:.3f} s: "
+              f"x{row['speedup_wall']:.2f} (paired x{row['speedup_wall_paired_median']:.2f}, CPU time "
+              f"x{row['speedup_cpu']:.2f})", file=sys.stderr, flush=True)
+    return {"base": args.compare, "base_src": str(base_src), "rows": rows}
+
+
+def compare_markdown(res: dict) -> str:
+    a, m = res["args"], res["machine"]
+    L = [f"## Training step, {res['compare']['base']} (base) vs this branch, interleaved step by step",
+         f"{a['variant']} on {a['backbone']}, strategy {(a['strategies'] or ['joint'])[0]}, batch {a['batch']}, "
+         f"{a['threads'] or 'default'} threads, {m['cpu_model']} ({m['logical_cores']} logical cores), torch "
+         f"{m['torch']}; load average {m['loadavg_start']} -> {m.get('loadavg_end')}; median of {a['steps']} "
+         f"steps each after {a['warmup']} warm-up; this side's overrides: {a['override'] or 'none (defaults)'}",
+         "",
+         "| size | base step (s) | this step (s) | base steps/s | this steps/s | speed-up (wall) | paired | "
+         "speed-up (CPU time) | max loss rel. diff | load avg |",
+         "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in res["compare"]["rows"]:
+        L.append(f"| {r['size'][0]}x{r['size'][1]} | {r['base']['median_wall_s']:.3f} | {r['this']['median_wall_s']:.3f} "
+                 f"| {r['base']['steps_per_s']:.2f} | {r['this']['steps_per_s']:.2f} | {r['speedup_wall']:.2f} | "
+                 f"{r['speedup_wall_paired_median']:.2f} | {r['speedup_cpu']:.2f} | {r['max_loss_rel_diff']:.1e} | "
+                 f"{r['loadavg']} |")
+    return "\n".join(L)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -314,10 +461,21 @@ def main(argv=None) -> int:
                     help="time every strategy in ONE process, one step each in turn (round-robin: fair ratios "
                          "on a busy machine); adds the columns to the JSON of a previous per-process run at "
                          "the same --out, whose memory columns it keeps")
-    ap.add_argument("--worker", help=argparse.SUPPRESS)
     ap.add_argument("--worker-interleaved", help=argparse.SUPPRESS)
+    ap.add_argument("--compare", nargs="?", const="c46c54a", default=None, metavar="GIT_REF",
+                    help="compare a base commit (default c46c54a, the main before issue 15) with this checkout: "
+                         "two processes stepping in turn, at each --compare-sizes, medians and ratios")
+    ap.add_argument("--compare-sizes", type=int, nargs="+", default=[64, 128, 72, 96], metavar="H W",
+                    help="H W pairs of the comparison (default: the study sizes 64 128 72 96)")
+    ap.add_argument("--base-override", nargs="*", default=[], metavar="KEY=VALUE",
+                    help="overrides of the base side (--override applies to this side only)")
+    ap.add_argument("--worker", help=argparse.SUPPRESS)
+    ap.add_argument("--stepper", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
 
+    if args.stepper:  # comparison child
+        stepper(json.loads(args.stepper))
+        return 0
     if args.worker_interleaved:  # child process: every strategy, round-robin
         job = json.loads(args.worker_interleaved)
         print("RESULT " + json.dumps(interleaved(job["specs"], job["rounds"], job["warmup"])), flush=True)
@@ -347,6 +505,21 @@ def main(argv=None) -> int:
     args.size = tuple(args.size or ((256, 512) if args.full else (128, 256)))
     args.steps = args.steps or (2 if args.quick else 6)
     args.warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
+    if args.compare:
+        sizes = list(zip(args.compare_sizes[::2], args.compare_sizes[1::2]))
+        common = _bench_common()
+        machine = common.machine_info()
+        res = {"machine": machine, "args": {k: v for k, v in vars(args).items() if k not in ("worker", "stepper")}}
+        res["compare"] = compare(args, sizes, common)
+        machine["loadavg_end"] = common.loadavg()
+        out = Path(args.out or f"results/train_step_compare_{args.backbone}_b{args.batch}.json")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(res, indent=1, default=str))
+        text = compare_markdown(res)
+        out.with_suffix(".md").write_text(text + "\n")
+        print(text)
+        print(f"\nwrote {out} and {out.with_suffix('.md')}")
+        return 0
     names = args.strategies or list(STRATEGIES)
     unknown = [n for n in names if n not in STRATEGIES]
     if unknown:

@@ -87,7 +87,9 @@ class DataConfig:
     nyu_classes: int = _f(40, "NYU class set: 40 (Gupta et al.) | 13 (MTAN-family)")
     augment: bool = _f(False, "paper augmentation: random scale, colour jitter, horizontal flip")
     scales: list = _f([1.0, 1.2, 1.5], "augmentation scale set (NYU: 1,1.2,1.5; Cityscapes: 0.5..1.75)")
-    num_workers: int = _f(0, "DataLoader worker processes")
+    num_workers: int = _f(0, "DataLoader worker processes: k > 0 renders/reads the next batches in k "
+                                 "processes while the model trains (the same samples: augmentation is "
+                                 "seeded per (seed, epoch, index))")
 
 
 @dataclass
@@ -171,6 +173,19 @@ class TrainConfig:
                               "micro-batches (CUDA only); use with small per-GPU batches (the semantic-to-depth "
                               "BatchNorm carries the eq. (3) scale)")
     amp: str = _f("none", "mixed precision: none | bf16 (autocast) | fp16 (autocast + GradScaler)")
+    optimizer_impl: str = _f("fused", "Adam's implementation: fused (one kernel over all parameters; on 2 CPU "
+                                      "cores 5-8x faster than loop, see results/README.md) | foreach | loop "
+                                      "(torch's per-parameter loop, sosd's before). The same update to float "
+                                      "rounding (~1e-7); a run and its resume use one implementation, so resume "
+                                      "stays bit-exact")
+    channels_last: bool = _f(False, "train in channels_last memory format (NHWC). Off: on CPU the dilated "
+                                    "depthwise convolutions' backward is slower in NHWC (measured); try it on "
+                                    "CUDA with amp")
+    compile: bool = _f(False, "torch.compile the model for training (inductor). Off: compiling costs minutes "
+                              "on 2 CPU cores (8 min measured on a loaded machine), paid again per input shape "
+                              "and EM phase, more than a short run gains; compiled graphs are cached in "
+                              "TORCHINDUCTOR_CACHE_DIR (default /tmp/torchinductor_$USER), so later runs at the "
+                              "same shapes pay less. Single process only")
 
 
 @dataclass

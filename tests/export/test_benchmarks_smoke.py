@@ -53,3 +53,29 @@ def test_train_step_benchmark_quick(tmp_path):
     assert "alias of joint" in rows["single"]["note"]
     assert set(rows["em"]["median_step_s_by_phase"]) == {"depth", "semantic"}
     assert "fits in 24 GiB" in stdout
+
+
+def test_gpu_check_dry_run(tmp_path):
+    # not slow: one process, a 64x64 xception_small model; every CUDA code path runs on the CPU
+    out = tmp_path / "gpu.json"
+    stdout = _run("gpu_check.py", "--dry-run", "--out", str(out))
+    res = json.loads(out.read_text())
+    assert res["machine"]["dry_run"] is True
+    secs = res["sections"]
+    assert set(secs) == {"amp", "channels_last", "compile", "ddp", "onnxruntime", "table1"}
+    for name, r in secs.items():
+        assert r.get("ok", True), (name, r)
+    assert secs["amp"]["bf16"]["ok"] and secs["ddp"]["ddp_wrapped"] == [True]
+    rows = secs["table1"]["rows"]
+    assert set(rows) == {"semantic_only", "depth_only", "mtl", "sosd", "esosd"}
+    assert all(r["train_step"]["median_ms"] > 0 for r in rows.values())
+    assert "all ok" in stdout
+
+
+def test_gpu_check_without_cuda_exits_cleanly():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    stdout = _run("gpu_check.py")
+    assert "CUDA is not available" in stdout

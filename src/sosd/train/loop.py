@@ -61,6 +61,24 @@ def lr_factor(cfg, step: int) -> float:
     return 1.0
 
 
+OPTIMIZER_IMPLS = ("fused", "foreach", "loop")
+
+
+def make_optimizer(params, t) -> torch.optim.Adam:
+    """Adam (§4.1) in the implementation ``t.optimizer_impl`` names (a TrainConfig): the same update to float
+    rounding. fused: one kernel over all parameters instead of ~10 small ops per parameter tensor (the loop),
+    which on CPU is most of the optimiser's time (results/profile_train.md); it needs every parameter on one
+    device type, else foreach is used."""
+    if t.optimizer_impl not in OPTIMIZER_IMPLS:
+        raise SOSDError(f"train.optimizer_impl = {t.optimizer_impl!r} is not one of {', '.join(OPTIMIZER_IMPLS)}")
+    params = list(params)
+    impl = t.optimizer_impl
+    if impl == "fused" and len({p.device.type for p in params}) > 1:
+        impl = "foreach"
+    kw = {"fused": {"fused": True}, "foreach": {"foreach": True}, "loop": {"foreach": False}}[impl]
+    return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay, **kw)
+
+
 def epoch_batches(n: int, batch: int, seed: int, epoch: int) -> list[list[int]]:
     """The micro-batches of one epoch: a permutation seeded by (seed, epoch), the tail dropped."""
     g = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
@@ -138,6 +156,8 @@ class Trainer:
             # batches make that scale noisy and rank-dependent (and the running statistics rank 0's alone).
             self.model = distributed.convert_sync_bn(self.model, self.device)
         self.model = self.model.to(self.device)
+        if t.channels_last:  # NHWC weights: the convolutions then produce (and backpropagate) NHWC tensors
+            self.model = self.model.to(memory_format=torch.channels_last)
         self.strategy = build_strategy(t)
         if self.world > 1 and not self.strategy.supports_ddp:
             raise SOSDError(f"train.strategy={t.strategy} computes task gradients itself and does not support "
@@ -153,7 +173,14 @@ class Trainer:
         if self.world > 1 and not ddp:
             distributed.broadcast_parameters(self.model)
         params = list(self.model.parameters()) + self.strategy.extra_parameters()
-        self.optimizer = torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+        self.optimizer = make_optimizer(params, t)
+        # the module the steps call: the model itself, or its torch.compile'd wrapper (train.compile), which
+        # shares the model's parameters and buffers (checkpoints, evaluation and EM's freezing use the model)
+        self.net = self.model
+        if t.compile:
+            if self.world > 1:
+                raise SOSDError("train.compile is single-process only; set train.compile=false under torchrun")
+            self.net = torch.compile(self.model)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: lr_factor(cfg, s))
         self.state = RunState()
         self.writer = None
@@ -192,6 +219,8 @@ class Trainer:
         self.model.load_state_dict(sd, strict=True)
         state, meta = ckpt.read_train_state(path)
         self.optimizer.load_state_dict(state["optimizer"])
+        for g in self.optimizer.param_groups:  # the configured implementation, whatever the checkpoint's was
+            g.update(fused=self.optimizer.defaults.get("fused"), foreach=self.optimizer.defaults.get("foreach"))
         self.scheduler.load_state_dict(state["scheduler"])
         for p, v in zip(self.strategy.extra_parameters(), state["strategy"].values()):
             with torch.no_grad():
@@ -215,8 +244,10 @@ class Trainer:
         # DDP: the global permutation is the same on every rank; each rank takes its share of every batch
         micro = [b for batch in epoch_batches(len(self.train_set), t.batch_size, t.seed, epoch)
                  for b in distributed.shard_batch(batch, t.accum_steps)]
-        return DataLoader(self.train_set, batch_sampler=micro[start * t.accum_steps:],
-                          num_workers=self.cfg.data.num_workers)
+        workers = self.cfg.data.num_workers
+        # workers prefetch the next batches while the model trains; pinned memory speeds host-to-GPU copies
+        return DataLoader(self.train_set, batch_sampler=micro[start * t.accum_steps:], num_workers=workers,
+                          pin_memory=self.device.type == "cuda", **({"prefetch_factor": 4} if workers else {}))
 
     def _log(self, parts: dict, n_samples: int, dt: float):
         s = self.state
@@ -276,7 +307,7 @@ class Trainer:
                     t0 = time.perf_counter()
                     self.strategy.prepare(self.model, s.step, epoch)
                     # DDP: the wrapper that all-reduces exactly the parameters prepare() left trainable
-                    net = self.replicas.get(s.step) if self.replicas is not None else self.model
+                    net = self.replicas.get(s.step) if self.replicas is not None else self.net
                     self.optimizer.zero_grad(set_to_none=True)  # None grads: Adam skips frozen params
                     parts, ids = {}, []
                     for j in range(t.accum_steps):
