@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
@@ -49,6 +48,10 @@ def finished(sc: StudyConfig, spec: RunSpec, out: str) -> dict | None:
     return run_one(sc, spec, out)
 
 
+def _raise_interrupt(signum, frame):
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def _work(args):
     torch_threads = 1  # one thread a run, runs in parallel: small models scale poorly across cores
     import torch
@@ -70,13 +73,25 @@ def run_specs(sc: StudyConfig, specs: list[RunSpec], out: Path, jobs: int, progr
             bar.update(1)
     else:
         import multiprocessing
+        import signal
 
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_work, (sc, s, str(out))): s for s in specs}
-            for f in as_completed(futures):
-                results[futures[f].name] = f.result()
-                bar.set_postfix_str(futures[f].name)
+        # a stop of this process (Ctrl-C, or SIGTERM turned into KeyboardInterrupt) must stop the workers too:
+        # terminate() sends them SIGTERM, on which each Trainer saves a checkpoint, so nothing is lost and no
+        # orphan keeps writing into the run folders
+        previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+        pool = multiprocessing.get_context("spawn").Pool(jobs)
+        try:
+            for res in pool.imap_unordered(_work, [(sc, s, str(out)) for s in specs]):
+                results[res["name"]] = res
+                bar.set_postfix_str(res["name"])
                 bar.update(1)
+            pool.close()
+        except BaseException:
+            pool.terminate()
+            raise
+        finally:
+            pool.join()
+            signal.signal(signal.SIGTERM, previous)
     bar.close()
     return results
 
