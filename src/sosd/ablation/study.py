@@ -32,20 +32,31 @@ def run_one(sc: StudyConfig, spec: RunSpec, out: str) -> dict:
         summary = run_row(cfg)
         test = test_metrics(cfg)
         evals = {label: test_metrics(cfg, ov, label.replace("×", "x")) for label, ov in spec.evals}
+    return _result(spec, summary, test, evals)
+
+
+def _result(spec: RunSpec, summary: dict, test: dict, evals: dict) -> dict:
+    """What the analysis needs of one run: its val curve and final val scores, and its test scores."""
     return {"name": spec.name, "preset": spec.preset, "row": spec.row.key, "row_name": spec.row.name,
             "steps": spec.steps, "seed": spec.seed, "val": summary["metrics"], "val_curve": summary["val_curve"],
             "test": test, "evals": evals, "train_seconds": summary.get("train_seconds")}
 
 
 def finished(sc: StudyConfig, spec: RunSpec, out: str) -> dict | None:
-    """The result of a run that has finished (and been evaluated on test), read back without training."""
+    """The result of a run that has finished (trained with this config and evaluated on test), read back
+    from its files; never trains (``sosd study --report``)."""
+    import json
+
+    from sosd.config import load_config
 
     run_dir = Path(out) / spec.name
-    files = [run_dir / "metrics.json", run_dir / "test_metrics.json"] + \
-        [run_dir / f"test_metrics_{label.replace('×', 'x')}.json" for label, _ in spec.evals]
-    if not all(f.is_file() for f in files):
+    tests = {"": run_dir / "test_metrics.json",
+             **{label: run_dir / f"test_metrics_{label.replace('×', 'x')}.json" for label, _ in spec.evals}}
+    files = [run_dir / "metrics.json", run_dir / "config.yaml", *tests.values()]
+    if not all(f.is_file() for f in files) or load_config(run_dir / "config.yaml") != run_config(sc, spec, out):
         return None
-    return run_one(sc, spec, out)
+    return _result(spec, json.loads((run_dir / "metrics.json").read_text()), json.loads(tests[""].read_text()),
+                   {label: json.loads(f.read_text()) for label, f in tests.items() if label})
 
 
 def _raise_interrupt(signum, frame):
