@@ -25,6 +25,16 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture
+def one_thread():
+    """torch on one thread for the test (as the tiny runs, train.threads=1): two threads on shared, busy
+    cores are far slower."""
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
 def tiny_config(tmp_path, variant="sosd", strategy="joint", steps=4, **over):
     """A seconds-long run: small backbone, 8 channels, 48x64 synthetic indoor scenes."""
     from sosd.config import load_config

@@ -20,11 +20,8 @@ pytestmark = pytest.mark.filterwarnings("ignore:You are solving a parameterized 
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(n)
 
 
 @pytest.fixture(scope="module")

@@ -29,12 +29,8 @@ TWO_TASK_MODEL = SimpleNamespace(has_semantic=True, has_depth=True, cfg=SimpleNa
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    # as the tiny runs do (train.threads=1): two threads on shared, busy cores are far slower
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
+def _one_thread(one_thread):
     yield
-    torch.set_num_threads(n)
 
 
 def G(*rows):
