@@ -173,7 +173,8 @@ def choose_schedule(sc: StudyConfig, results: dict) -> tuple[str, dict]:
             rel.append(((a - b) if higher else (b - a)) / max(abs(b), 1e-12))
         scores[s] = sum(rel) / len(rel)
     finite = {s: v for s, v in scores.items() if not math.isnan(v)}
-    best = max(finite, key=lambda s: (finite[s], s == "step:1")) if finite else "step:1"
+    # only once every schedule of the sweep has val scores; until then Algorithm 1 as written stands in
+    best = max(finite, key=lambda s: (finite[s], s == "step:1")) if len(finite) == len(scores) else "step:1"
     return best, scores
 
 
