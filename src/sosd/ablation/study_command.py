@@ -81,7 +81,6 @@ def run(args) -> int:
     if args.estimate:
         return 0
 
-
     t0 = time.time()
     if args.report:
         results = {s.name: r for s in first if (r := finished(sc, s, str(runs)))}
