@@ -255,7 +255,7 @@ def plot_curves(rows: list[dict], metrics: dict, title: str, path: Path) -> bool
     for ax, (key, higher) in zip(axes[0], metrics.items()):
         for r in rows:
             curves = r["val_curves"].values() if isinstance(r["val_curves"], dict) else r["val_curves"]
-            curves = [c for c in curves if c and key in c[0]]
+            curves = [c for c in curves if c and key in c[-1] and not math.isnan(c[-1][key])]
             if not curves:  # a single-task row has no curve for the other task's metric
                 continue
             xs = sorted({p["step"] for c in curves for p in c})
