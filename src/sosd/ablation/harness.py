@@ -56,21 +56,11 @@ def test_metrics(cfg, data_overrides: tuple = (), label: str = "") -> dict:
     """The finished run's metrics on the **test** split (its training validated on ``val``), computed once
     and kept in ``test_metrics.json`` beside ``metrics.json``; with ``data_overrides`` (e.g. another focal
     length), in ``test_metrics_<label>.json``."""
-    from sosd.checkpoint import load_model
-    from sosd.config import apply_overrides
-    from sosd.data import build_dataset
-    from sosd.eval.evaluate import evaluate_model
-
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     path = run_dir / (f"test_metrics_{label}.json" if label else "test_metrics.json")
     if path.is_file():
         return json.loads(path.read_text())
-    model, _ = load_model(run_dir)
-    data = apply_overrides(cfg, list(data_overrides)).data
-    from sosd.data.factory import reported_split
-
-    res = evaluate_model(model, build_dataset(data, reported_split(data)), cfg.eval.depth_protocol,
-                         cfg.eval.batch_size, progress=False)
+    res = evaluate_on(cfg, data_overrides)
     res = {k: v for k, v in res.items() if isinstance(v, (int, float))}
     res["code_commit"] = code_commit()  # runs of one table may span sessions: each records its code
     path.write_text(json.dumps(res, indent=1))
@@ -196,7 +186,8 @@ def measure_step(cfg, steps: int = 5) -> dict:
 
 
 def evaluate_on(cfg, data_overrides: tuple) -> dict:
-    """Metrics of the run's final model on its validation set built with extra data overrides."""
+    """Metrics of the run's final model on its reported split (``reported_split``: never the one it selected on),
+    built with extra data overrides."""
     from sosd.config import apply_overrides
     from sosd.data import build_dataset
     from sosd.eval.evaluate import evaluate_model
@@ -263,7 +254,7 @@ def run_table(table: Table, dataset: str, seeds: int, budget: int, out: Path, ba
             cost = measure_step(cfg)
             entry["cost"] = {**cost, "memory_vs_joint": cost["step_bytes"] / joint_cost[row.variant]["step_bytes"]}
         for label, ov in table.eval_overrides:
-            entry.setdefault("eval_sets", {})[label] = evaluate_on(cfg, ov + (("data.val_split=test",) if curves else ()))
+            entry.setdefault("eval_sets", {})[label] = evaluate_on(cfg, ov)
         per_run[(row.key, seed)] = entry
 
     def metric_of(entry, key, eval_set=None):

@@ -36,7 +36,7 @@ def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict) -> di
     for (preset, row, steps) in sorted({(r["preset"], r["row"], r["steps"]) for r in results.values()}):
         runs = _runs(results, preset, row, steps)
         any_run = next(iter(runs.values()))
-        metrics = row_metrics(preset, row if row in ("semantic_only", "depth_only") else "")
+        metrics = row_metrics(preset, row)
         conv = converged([r["val_curve"] for r in runs.values()], metrics, sc.tolerance)
         entry = {"preset": preset, "row": row, "name": any_run["row_name"], "steps": steps, "seeds": sorted(runs),
                  "convergence": conv, "train_seconds": sum(r["train_seconds"] or 0 for r in runs.values()),

@@ -17,7 +17,6 @@ Controls are other checkpoints passed to the same command (an untrained network:
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -161,10 +160,3 @@ def cue_contribution(model, dataset) -> dict:
     finally:
         handle.remove()
     return res
-
-
-def interval(values: list[float]) -> tuple[float, float, float]:
-    """Mean over seeds (checkpoints) and its 95 % t interval."""
-    from sosd.eval.stats import mean_interval
-
-    return mean_interval([v for v in values if v is not None and not math.isnan(v)])

@@ -41,7 +41,7 @@ def probe_one(model, cfg, pc, scenes) -> dict:
 
 def summarise(group: list[dict]) -> dict:
     """Mean and 95 % interval over the checkpoints (seeds) of one group, per reported quantity."""
-    from sosd.eval.probe import interval
+    from sosd.eval.stats import mean_interval as interval  # skips missing and non-finite values
 
     out = {}
     for key in ("area_3d", "area_2d", "cue"):
