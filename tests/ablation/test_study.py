@@ -98,6 +98,10 @@ def test_plan_counts():
     cf = [s for s in later if s.row.key.endswith("_cf")]
     assert {s.row.key for s in cf} == {"mtl_cf", "sosd_cf", "esosd_step10_cf"}
     assert all("data.size_scale=[0.5,2.0]" in s.row.overrides for s in cf)
+    # seed-major within a part (an interrupted part holds complete pairs), the doubled budgets last
+    assert [s.seed for s in cf] == sorted(s.seed for s in cf)
+    doubled = [i for i, s in enumerate(later) if s.steps == 2 * sc.budget and not s.row.key.endswith("_equal")]
+    assert doubled == list(range(len(later) - len(doubled), len(later)))
 
 
 def test_quick_study_end_to_end(tmp_path, capsys):

@@ -127,23 +127,25 @@ def phase_one(sc: StudyConfig) -> list[RunSpec]:
 
 
 def phase_two(sc: StudyConfig, chosen: Row) -> list[RunSpec]:
-    """Runs that use the EM schedule chosen on val: indoor rows, equal updates, doubled budgets."""
+    """Runs that use the EM schedule chosen on val: counterfactual, focal, indoor rows, equal updates, doubled
+    budgets, in that order (the cheapest whole questions first, the doubled budgets last) and seed-major, so a
+    study cut short by the machine's time still answers whole questions with complete pairs."""
     specs = []
+    if "counterfactual" in sc.parts:
+        specs += [RunSpec("street", r, sc.budget, s) for s in range(sc.seeds) for r in counterfactual_rows(sc, chosen)]
+    if "focal" in sc.parts:
+        paper_unit = TABLES["1"].rows[3]
+        specs += [RunSpec("indoor", r, sc.budget, s, evals=focal_evals(sc)) for s in range(sc.seeds)
+                  for r in (paper_unit, FOCAL_AWARE)]
     if "indoor" in sc.parts:
-        specs += [RunSpec("indoor", r, sc.budget, s) for r in indoor_rows(chosen) for s in range(sc.seeds)]
+        specs += [RunSpec("indoor", r, sc.budget, s) for s in range(sc.seeds) for r in indoor_rows(chosen)]
     if "em" in sc.parts:
         eq = Row(f"{chosen.name}, equal updates per task", chosen.key + "_equal", "sosd", "em", chosen.overrides)
         specs += [RunSpec("street", eq, 2 * sc.budget, s) for s in range(sc.seeds)]
     if "double" in sc.parts:
         claims_street = unique([r for r in street_rows(sc) if r.strategy != "em"] + [chosen])
-        specs += [RunSpec("street", r, 2 * sc.budget, s) for r in claims_street for s in range(sc.seeds)]
-        specs += [RunSpec("indoor", r, 2 * sc.budget, s) for r in indoor_rows(chosen) for s in range(sc.seeds)]
-    if "counterfactual" in sc.parts:
-        specs += [RunSpec("street", r, sc.budget, s) for r in counterfactual_rows(sc, chosen) for s in range(sc.seeds)]
-    if "focal" in sc.parts:
-        paper_unit = TABLES["1"].rows[3]
-        specs += [RunSpec("indoor", r, sc.budget, s, evals=focal_evals(sc)) for r in (paper_unit, FOCAL_AWARE)
-                  for s in range(sc.seeds)]
+        specs += [RunSpec("street", r, 2 * sc.budget, s) for s in range(sc.seeds) for r in claims_street]
+        specs += [RunSpec("indoor", r, 2 * sc.budget, s) for s in range(sc.seeds) for r in indoor_rows(chosen)]
     return dedupe(specs)
 
 
