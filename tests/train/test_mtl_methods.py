@@ -331,7 +331,15 @@ def test_config_checks():
 
 
 @pytest.mark.parametrize("name,over", [("gradnorm", {}), ("dwa", {"train.mtl.dwa_window": 2}),
-                                       ("jd", {"train.jd.aggregator": "Random"})])  # its generator
+                                       ("jd", {"train.jd.aggregator": "Random"}),  # its generator
+                                       # torchjd's state in plain attributes: EMA targets with a state key,
+                                       # step counters, numpy weights, FAMO's own Adam
+                                       ("jd", {"train.jd.aggregator": "GradVac"}),
+                                       ("jd", {"train.jd.aggregator": "PCD"}),
+                                       ("jd", {"train.jd.aggregator": "SDMGrad"}),
+                                       ("jd", {"train.jd.aggregator": "NashMTL",
+                                               "train.jd.kwargs": "{update_weights_every: 2}"}),
+                                       ("jd", {"train.jd.scalarizer": "FAMO"})])
 def test_resume_is_bit_identical(tmp_path, name, over):
     # 2N steps in one go vs N, checkpoint, disturbed global RNG, resume, N more (16/2 = 8 steps an epoch)
     n = 5

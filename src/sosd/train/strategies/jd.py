@@ -34,10 +34,10 @@ Randomness (PCGrad's task order, Random, GradDrop) comes from a generator seeded
 and checkpointed; the global RNG is untouched (``torch.random.fork_rng``), so data order and
 augmentation are the same as with any other strategy, and every rank draws the same.
 
-Resume: the generator and the modules' parameters/buffers are checkpointed; the internal state of
-stateful torchjd methods that torchjd keeps in plain attributes (Nash-MTL's last weights, GradVac's
-targets, PCD/MoDo/SDMGrad/CR-MOGM/ExcessMTL statistics, DWA's averages, FAMO's Adam) restarts from its
-initial value on resume.
+Resume is exact (tests/train/test_mtl_methods.py): the generator, and of every torchjd module and
+submodule its buffers and the plain attributes torchjd keeps its state in (GradVac's targets with their
+state key, PCD/MoDo/SDMGrad/CR-MOGM/ExcessMTL statistics, DWA's averages, Nash-MTL's step and last
+weights), plus FAMO's internal Adam, are checkpointed (``module_state``).
 """
 from __future__ import annotations
 
@@ -318,19 +318,72 @@ class JD(MTLStrategy):
     def state_dict(self):
         state = {"generator": self.generator.get_state()}
         for i, m in enumerate(self._modules()):
-            # buffers only: parameters are the loop's extra_parameters (or FAMO's, below)
-            state[f"buffers{i}"] = {k: v.detach().clone() for k, v in m.named_buffers() if v is not None}
+            state[f"module{i}"] = module_state(m)
         if self.method_name == "FAMO":
             state["famo_w"] = self.scalarizer._w.detach().clone()
+            opt = self.scalarizer._optimizer
+            state["famo_adam"] = opt.state_dict() if opt is not None else None
         return state
 
     def load_state_dict(self, state):
         if state.get("generator") is not None:
             self.generator.set_state(state["generator"])
         for i, m in enumerate(self._modules()):
-            for k, v in state.get(f"buffers{i}", {}).items():
+            if f"module{i}" in state:
+                load_module_state(m, state[f"module{i}"])
+            for k, v in state.get(f"buffers{i}", {}).items():  # checkpoints written before: buffers only
                 mod, _, leaf = k.rpartition(".")
                 setattr(m.get_submodule(mod) if mod else m, leaf, v.clone())
         if "famo_w" in state:
             with torch.no_grad():
                 self.scalarizer._w.copy_(state["famo_w"])
+            if state.get("famo_adam") is not None:
+                f = self.scalarizer
+                f._optimizer = torch.optim.Adam([f._w], lr=f.lr, weight_decay=f.weight_decay)
+                f._optimizer.load_state_dict(state["famo_adam"])
+
+
+# torchjd keeps the state of its stateful methods in buffers and in plain attributes (numbers, tuples,
+# tensors, numpy arrays, and Nash-MTL's cvxpy problem); torchjd has no state_dict for the latter, so we
+# save what ``torch.load(weights_only=True)`` can read back and rebuild the rest
+_PLAIN = (type(None), bool, int, float, str, torch.dtype, torch.device, torch.Tensor)
+_MODULE_FIELDS = {"_parameters", "_buffers", "_modules", "training"}
+
+
+def _plain(v) -> bool:
+    return isinstance(v, _PLAIN) or (isinstance(v, (tuple, list)) and all(_plain(x) for x in v))
+
+
+def module_state(module: torch.nn.Module) -> dict:
+    """Buffers and plain attributes of a module and its submodules (numpy arrays as tensors)."""
+    import numpy as np
+
+    out = {}
+    for name, sub in module.named_modules():
+        buffers = {k: (v.detach().clone() if v is not None else None) for k, v in sub._buffers.items()}
+        attrs, arrays = {}, {}
+        for k, v in vars(sub).items():
+            if k in _MODULE_FIELDS or k.startswith("__") or isinstance(v, torch.nn.Parameter):
+                continue
+            if isinstance(v, np.ndarray):
+                arrays[k] = torch.from_numpy(v.copy())
+            elif _plain(v):
+                attrs[k] = v.detach().clone() if isinstance(v, torch.Tensor) else v
+        out[name] = {"buffers": buffers, "attrs": attrs, "arrays": arrays}
+    return out
+
+
+def load_module_state(module: torch.nn.Module, state: dict) -> None:
+    for name, sub in module.named_modules():
+        st = state.get(name)
+        if st is None:
+            continue
+        for k, v in st["buffers"].items():
+            sub._buffers[k] = v.clone() if v is not None else None
+        for k, v in st["attrs"].items():
+            object.__setattr__(sub, k, v.clone() if isinstance(v, torch.Tensor) else v)
+        for k, v in st["arrays"].items():
+            object.__setattr__(sub, k, v.numpy().copy())
+        if getattr(sub, "step", 0) and hasattr(sub, "_init_optim_problem"):
+            # Nash-MTL builds its cvxpy problem on its first step, warm-started from its last weights
+            sub._init_optim_problem()
