@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from sosd.checkpoint import load_model
 from sosd.cli import main
 from sosd.eval.probe import ProbeConfig, correlations, cue_contribution, linear_probe, object_table, probe_scenes
+from sosd.eval.probe_command import class_summary, comparisons
 from sosd.eval.probe_figure import fusion_parts
 
 
@@ -84,4 +85,34 @@ def test_probe_command(tiny_run, tmp_path, capsys):
     assert "ρ(cue, d)" in out and "SOSD-Net (untrained)" in out
     res = json.loads((tmp_path / "probe.json").read_text())
     assert set(res["summaries"]) == {"SOSD-Net (trained)", "SOSD-Net (untrained)"}
+    # one checkpoint: the paired rows are there, and one seed resolves nothing
+    comps = res["meta"]["comparisons"]
+    assert len(comps) == 3 and {c["verdict"] for c in comps} == {"not resolved"} and "trained − untrained" in out
     assert (tmp_path / "probe_fig8.png").stat().st_size > 0
+
+
+def _fake(rho, r2, classes):
+    return {"overall": {"area_3d": rho, "area_2d": rho, "cue": rho},
+            "linear_probe": {k: {"r2": r2} for k in ("log_area_3d", "log_inv_area_2d", "log_depth")},
+            "per_class": {c: {"n": 7, "area_3d": rho + i, "area_2d": rho, "cue": rho} for i, c in enumerate(classes)}}
+
+
+def test_seed_intervals_and_paired_comparisons():
+    # five seeds: the trained unit beats its initial weights every time (holds); SOSD-Net's features against
+    # MTL's go either way (not resolved); a class seen by every seed gets an interval over the seeds
+    trained = [_fake(0.5 + 0.01 * k, 0.6 + (0.05 if k % 2 else -0.05), ["car", "person"]) for k in range(5)]
+    untrained = [_fake(0.02 * k, 0.0, ["car", "person"]) for k in range(5)]
+    mtl = [_fake(0.0, 0.6, []) for _ in range(5)]
+    rows = {r["comparison"]: r for r in comparisons({"SOSD-Net (trained)": trained, "SOSD-Net (untrained)": untrained,
+                                                      "mtl (control)": mtl})}
+    cue = rows["ρ(cue, d): trained − untrained"]
+    assert cue["n"] == 5 and cue["verdict"] == "holds" and cue["mean"] == pytest.approx(0.5 - 0.02)
+    r2 = rows["linear probe R² log d: SOSD-Net − mtl"]
+    assert r2["verdict"] == "not resolved" and r2["lo"] < 0 < r2["hi"]
+    per = class_summary(trained)
+    assert set(per) == {"car", "person"} and per["person"]["n"] == 7
+    m, lo, hi = per["person"]["area_3d"]
+    assert m == pytest.approx(1.52) and lo < m < hi
+    # a control with another number of seeds cannot be paired: no row rather than a wrong one
+    assert not any("mtl" in r["comparison"] for r in comparisons({"SOSD-Net (trained)": trained,
+                                                                    "mtl (control)": mtl[:3]}))

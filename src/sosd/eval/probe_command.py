@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import math
 
+from sosd.eval.probe import MAPS
+
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
     from sosd.eval.probe import ProbeConfig
@@ -60,6 +62,40 @@ def summarise(group: list[dict]) -> dict:
     return out
 
 
+def class_summary(group: list[dict]) -> dict:
+    """Per class: objects, and the mean ρ of each map over the checkpoints with its 95 % interval."""
+    from sosd.eval.stats import mean_interval as interval
+
+    out = {}
+    for cls in sorted({c for g in group for c in g["per_class"]}):
+        entries = [g["per_class"][cls] for g in group if cls in g["per_class"]]
+        out[cls] = {"n": entries[0]["n"], **{k: interval([e.get(k) for e in entries]) for k in MAPS}}
+    return out
+
+
+def comparisons(groups: dict) -> list[dict]:
+    """Paired differences over seeds (checkpoints passed in the same seed order): the trained unit against
+    its own initial weights (ρ), and SOSD-Net's depth-path features against each control's (linear probe)."""
+    from sosd.eval.stats import paired
+
+    trained, rows = groups["SOSD-Net (trained)"], []
+
+    def add(label, other, get):
+        a, b = [get(g) for g in trained], [get(g) for g in other]
+        if len(a) == len(b) and all(v is not None for v in a + b):
+            rows.append({"comparison": label, **paired(a, b, higher_is_better=True).to_dict()})
+
+    for key, title in (("area_3d", "ρ(area_3d, ΔXΔY)"), ("area_2d", "ρ(area_2d, 1/ΔuΔv)"), ("cue", "ρ(cue, d)")):
+        if "SOSD-Net (untrained)" in groups:
+            add(f"{title}: trained − untrained", groups["SOSD-Net (untrained)"], lambda g: g["overall"].get(key))
+    for name, other in groups.items():
+        if name.endswith("(control)"):
+            for key, title in (("log_area_3d", "log ΔXΔY"), ("log_inv_area_2d", "log 1/ΔuΔv"), ("log_depth", "log d")):
+                add(f"linear probe R² {title}: SOSD-Net − {name.removesuffix(' (control)')}", other,
+                    lambda g: g["linear_probe"].get(key, {}).get("r2"))
+    return rows
+
+
 def _fmt(t) -> str:
     m, lo, hi = t
     if math.isnan(m):
@@ -81,14 +117,23 @@ def to_markdown(groups: dict, summaries: dict, meta: dict) -> str:
     for name, s in summaries.items():
         lines.append(f"| {name} | {len(groups[name])} | " + " | ".join(_fmt(s[k]) if k in s else "-" for k, _ in cols)
                      + " |")
-    first = next(iter(groups.values()))[0]
-    if first["per_class"]:
-        lines += ["", f"Per class (first checkpoint of `{next(iter(groups))}`): ρ within each class", "",
+    if meta.get("comparisons"):
+        lines += ["", "Paired differences over seeds (same seed on both sides), mean [95 % paired t interval]; "
+                  "*holds* when the interval excludes 0:", "", "| Comparison | n | difference | verdict |",
+                  "|---|---|---|---|"]
+        for c in meta["comparisons"]:
+            lines.append(f"| {c['comparison']} | {c['n']} | {_fmt((c['mean'], c['lo'], c['hi']))} | {c['verdict']} |")
+    name = next(iter(groups))
+    per_class = class_summary(groups[name])
+    if per_class:
+        lines += ["", f"Per class (`{name}`, mean over its {len(groups[name])} checkpoint(s) [95 % t interval]): "
+                  "ρ within each class, where semantics no longer tells size", "",
                   "| Class | objects | ρ(area_3d, ΔXΔY) | ρ(area_2d, 1/ΔuΔv) | ρ(cue, d) |", "|---|---|---|---|---|"]
-        for cls, v in first["per_class"].items():
-            lines.append(f"| {cls} | {v['n']} | " + " | ".join(
-                f"{v[k]:.3f}" if k in v and not math.isnan(v[k]) else "-" for k in ("area_3d", "area_2d", "cue")) + " |")
-    lines += ["", f"Command: `{meta['command']}`", ""]
+        for cls, v in per_class.items():
+            lines.append(f"| {cls} | {v['n']} | " + " | ".join(_fmt(v[k]) for k in MAPS) + " |")
+    lines += ["", "The unit's two branches enter the cue only as their product, so each branch's sign is defined only "
+              "jointly: ρ(area_3d, ΔXΔY) and ρ(area_2d, 1/ΔuΔv) both negative is eq. (3) as much as both positive; "
+              "ρ(cue, d) is the test of the whole unit.", "", f"Command: `{meta['command']}`", ""]
     return "\n".join(lines)
 
 
@@ -134,9 +179,11 @@ def run(args) -> int:
             "preset": cfg0.data.preset, "size": (cfg0.data.height, cfg0.data.width),
             "error_metric": groups["SOSD-Net (trained)"][0]["cue_contribution"].get("metric", "-"),
             "command": "sosd probe " + " ".join(shlex.quote(a) for a in argv)}
+    meta["comparisons"] = comparisons(groups)
     md = to_markdown(groups, summaries, meta)
     (out / "probe.md").write_text(md)
-    (out / "probe.json").write_text(json.dumps({"meta": meta, "summaries": summaries, "runs": groups}, indent=1,
+    (out / "probe.json").write_text(json.dumps({"meta": meta, "summaries": summaries, "runs": groups,
+                                                "per_class": {n: class_summary(g) for n, g in groups.items()}}, indent=1,
                                                default=float))
     if args.figure:
         from sosd.eval.probe_figure import fig8
