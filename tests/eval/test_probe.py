@@ -116,3 +116,17 @@ def test_seed_intervals_and_paired_comparisons():
     # a control with another number of seeds cannot be paired: no row rather than a wrong one
     assert not any("mtl" in r["comparison"] for r in comparisons({"SOSD-Net (trained)": trained,
                                                                     "mtl (control)": mtl[:3]}))
+
+
+@pytest.mark.parametrize("size_scale", [(1.0, 1.0), (0.5, 2.0)])
+def test_probe_scenes_are_the_runs_test_scenes(tiny_run, size_scale):
+    # the counterfactual preset too: the probe must see the scenes the run is scored on
+    import dataclasses
+
+    from sosd.data import build_dataset
+
+    _, cfg = tiny_run
+    cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, size_scale=list(size_scale)))
+    (sample, objects), = probe_scenes(cfg, 1)
+    ref = build_dataset(cfg.data, "test").sample(0)
+    assert np.array_equal(sample.image, ref.image) and np.array_equal(sample.target, ref.target)

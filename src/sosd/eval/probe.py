@@ -54,8 +54,8 @@ def probe_scenes(cfg, n: int):
         raise SOSDError(f"the probe needs the scene generator's object records; this run trained on "
                         f"'{d.dataset}' (train on data.dataset=synthetic, or pass --preset)")
     seed = d.seed + SYNTHETIC_SPLIT_SEEDS["test"]
-    return [render_scene(d.preset, seed, i, d.height, d.width, tuple(d.focal_scale), return_objects=True)
-            for i in range(n)]
+    return [render_scene(d.preset, seed, i, d.height, d.width, tuple(d.focal_scale), return_objects=True,
+                         size_scale=tuple(d.size_scale)) for i in range(n)]
 
 
 @torch.no_grad()
