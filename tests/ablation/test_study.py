@@ -3,13 +3,17 @@ to end (every part, resumed without retraining).
 
 Run: .venv/bin/python -m pytest tests/ablation/test_study.py -q
 """
+import dataclasses
 import json
 
 import pytest
 
 from sosd.eval.stats import HOLDS, NOT_RESOLVED, REVERSED, combine_verdicts, converged, mean_interval, paired
 from sosd.ablation.study import choose_schedule
-from sosd.ablation.study_plan import StudyConfig, claims, phase_one, phase_two, schedule_row
+from sosd.ablation.study_command import method_costs
+from sosd.ablation.study_plan import (ALL_PARTS, METHODS_SKIPPED, StudyConfig, claims, method_rows, phase_one,
+                                      phase_two, schedule_row)
+from sosd.ablation.study_report import cost_label
 from sosd.cli import main
 
 
@@ -102,6 +106,14 @@ def test_plan_counts():
     assert [s.seed for s in cf] == sorted(s.seed for s in cf)
     doubled = [i for i, s in enumerate(later) if s.steps == 2 * sc.budget and not s.row.key.endswith("_equal")]
     assert doubled == list(range(len(later) - len(doubled), len(later)))
+    # the methods part (Table 4 with every method) is off by default; each of its rows has a measured cost
+    assert not any(s.row.key.startswith("mtl_jd") for s in later)
+    every = phase_two(dataclasses.replace(sc, parts=ALL_PARTS), schedule_row("step:10"))
+    rows = method_rows()
+    assert len(rows) == 30 and not METHODS_SKIPPED & {r.key for r in rows}
+    assert {r.key for r in rows} <= {s.row.key for s in every if s.steps == sc.budget}
+    costs = method_costs()
+    assert costs and all(cost_label(r) in costs for r in rows), [cost_label(r) for r in rows if cost_label(r) not in costs]
 
 
 def test_quick_study_end_to_end(tmp_path, capsys):
@@ -121,6 +133,8 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert (tmp_path / "res" / "curves_street.png").stat().st_size > 0
     assert {c["metric"] for c in res["counterfactual"]} == {"miou", "disparity_mae_px"}
     assert {f["eval"] for f in res["focal"]} == {"f×0.7", "f×1.0", "f×1.4"}
+    kendall, = res["methods"]  # Table 4's rows: the quick plan has Kendall only
+    assert kendall["row"] == "mtl_kendall" and kendall["metrics"]["miou"]["vs_esosd"]["n"] == 2
     md = (tmp_path / "res" / "claims.md").read_text()
     assert "| Table | Metric |" in md and "Converged" in md
     # resumed: nothing retrained, the same numbers

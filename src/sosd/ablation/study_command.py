@@ -16,19 +16,22 @@ folders go to ``--runs`` (default results/study/runs; only their small files are
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from sosd.ablation.study_plan import StudyConfig
+    from sosd.ablation.study_plan import ALL_PARTS, StudyConfig
 
     d = StudyConfig()
     p.add_argument("--seeds", type=int, default=d.seeds, help=f"seeds per row (default {d.seeds})")
     p.add_argument("--budget", type=int, default=d.budget,
                    help=f"optimiser steps per run (default {d.budget}; the 'double' part trains 2x)")
-    p.add_argument("--parts", nargs="+", default=list(d.parts), choices=list(d.parts),
-                   help="what to train (default all). street: Tables 1/4 + EM schedule sweep (always needed: "
-                        "the schedule is chosen on its val curves); indoor: Tables 2/3; em: equal updates per "
-                        "task; double: every claim row at twice the budget")
+    p.add_argument("--parts", nargs="+", default=list(d.parts), choices=list(ALL_PARTS),
+                   help="what to train (default: the claims study, every part but methods). street: Tables 1/4 + "
+                        "EM schedule sweep (always needed: the schedule is chosen on its val curves); indoor: "
+                        "Tables 2/3; em: equal updates per task; double: every claim row at twice the budget; "
+                        "counterfactual: sizes independent of class; focal: the focal-length table; methods: "
+                        "Table 4 with every multi-task method (~150 more runs)")
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one thread each (default 2)")
     p.add_argument("--quick", action="store_true", help="tiny images, 4 steps, 2 seeds: a smoke test")
     p.add_argument("--estimate", action="store_true", help="print the plan and the estimated time, then stop")
@@ -42,6 +45,23 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+# benchmarks/train_step.py at the study's size, in the repository this package runs from (absent elsewhere)
+COST_FILE = Path(__file__).resolve().parents[3] / "results" / "train_step_xception_small_64x128_b8.json"
+
+
+def method_costs(path: Path = COST_FILE) -> dict:
+    """Step time and memory of each method relative to joint (label -> (time, memory)), measured side by side
+    by ``benchmarks/train_step.py``; empty when that file is absent."""
+    import json
+
+    p = Path(path)
+    if not p.is_file():
+        return {}
+    rows = json.loads(p.read_text()).get("rows", [])
+    return {r["strategy"]: (r.get("interleaved_vs_joint", r.get("time_vs_joint")), r.get("memory_vs_joint"))
+            for r in rows if "memory_vs_joint" in r}
+
+
 def run(args) -> int:
     import dataclasses
     import json
@@ -52,7 +72,7 @@ def run(args) -> int:
 
     from sosd.ablation.study import (choose_schedule, env_info, estimate_seconds, finished, measure_step,
                                      run_specs)
-    from sosd.ablation.study_plan import MAIN_METRICS, StudyConfig, phase_one, phase_two, schedule_row
+    from sosd.ablation.study_plan import ALL_PARTS, MAIN_METRICS, StudyConfig, phase_one, phase_two, schedule_row
     from sosd.ablation.study_report import analyse, plot_curves, to_markdown
     from sosd.errors import SOSDError
 
@@ -89,16 +109,17 @@ def run(args) -> int:
     best, scores = choose_schedule(sc, results)
     chosen = schedule_row(best)
     print(f"EM schedule chosen on val scenes: {chosen.name}", flush=True)
+    planned = {s.name for s in first + phase_two(sc, chosen)}
     if args.report:
-        later = phase_two(sc, chosen)
-        results.update({s.name: r for s in later if (r := finished(sc, s, str(runs)))})
-        print(f"report on the {len(results)} of {len(first) + len(later)} runs finished so far", flush=True)
+        # every finished run of any part is reported (the methods table too); the plan counts the chosen parts
+        everything = phase_two(dataclasses.replace(sc, parts=ALL_PARTS), chosen)
+        results.update({s.name: r for s in everything if (r := finished(sc, s, str(runs)))})
+        print(f"report on the {len(planned & set(results))} of {len(planned)} runs finished so far", flush=True)
     else:
         results.update(run_specs(sc, phase_two(sc, chosen), runs, args.jobs, not args.no_progress))
 
-    planned = len(first) + len(phase_two(sc, chosen))
-    analysis = analyse(sc, results, chosen, scores)
-    analysis["runs_finished"], analysis["runs_planned"] = len(results), planned
+    analysis = analyse(sc, results, chosen, scores, costs=method_costs())
+    analysis["runs_finished"], analysis["runs_planned"] = len(planned & set(results)), len(planned)
     env = env_info()
     cpu_s = sum(r["train_seconds"] or 0 for r in results.values())
     argv = sys.argv[sys.argv.index("study") + 1:] if "study" in sys.argv else []

@@ -15,7 +15,10 @@ Parts (each resumable run by run):
 - ``counterfactual``: MTL, SOSD-Net and ESOSD-Net on street scenes whose object sizes no longer follow
   their class (``data.size_scale``): if semantic objectness is why SOSD-Net helps, its gain must shrink;
 - ``focal``: SOSD-Net with the paper's BatchNorm-only unit and with the focal-aware one (indoor), trained
-  at one focal length and evaluated at ×0.7, ×1 and ×1.4.
+  at one focal length and evaluated at ×0.7, ×1 and ×1.4;
+- ``methods`` (not in the default study: ~150 more runs): Table 4 extended to every multi-task method sosd
+  runs (our DWA, PCGrad, CAGrad, Aligned-MTL, and every torchjd aggregator and scalarizer), each against MTL
+  and ESOSD-Net.
 """
 from __future__ import annotations
 
@@ -45,7 +48,7 @@ class StudyConfig:
     em_schedules: tuple = ("step:1", "step:10", "step:100", "epoch:1")
     table4: tuple = ("mtl_kendall", "mtl_gradnorm", "mtl_mgda")   # Table 4 methods with published figures
     lr: float = 1e-3
-    parts: tuple = ("street", "indoor", "em", "double", "counterfactual", "focal")
+    parts: tuple = ("street", "indoor", "em", "double", "counterfactual", "focal")   # the claims study
     size_scale: tuple = (0.5, 2.0)                # counterfactual: object size factor, independent of class
     focal_evals: tuple = (0.7, 1.0, 1.4)          # focal: evaluation focal multipliers
     extra: tuple = ()                             # more "section.key=value" overrides for every run
@@ -56,6 +59,19 @@ class StudyConfig:
                            eval_size=4, val_points=2, ckpt_points=1, em_schedules=("step:1", "step:2"), table4=("mtl_kendall",),
                            extra=("model.aspp_channels=16", "model.decoder_channels=16", "model.refined_channels=8",
                                   "train.batch_size=2", "eval.num_pictures=1"))
+
+
+ALL_PARTS = ("street", "indoor", "em", "double", "counterfactual", "focal", "methods")
+# Table 4 rows the methods part skips: torchjd methods whose update is joint training's up to a constant
+# factor (Adam is invariant to it), and torchjd rows that the pcgrad / aligned_mtl rows already run
+METHODS_SKIPPED = {"mtl_jd_mean", "mtl_jd_sum", "mtl_jd_constant", "mtl_jd_trimmedmean", "mtl_jd_loss_sum",
+                   "mtl_jd_loss_mean", "mtl_jd_loss_constant", "mtl_jd_pcgrad", "mtl_jd_alignedmtl"}
+
+
+def method_rows() -> list[Row]:
+    """Table 4's rows without published figures (the paper's are in the street part), less the skipped."""
+    t4 = TABLES["4"]
+    return [r for r in t4.rows if r.key not in t4.paper and r.key not in METHODS_SKIPPED]
 
 
 @dataclass(frozen=True)
@@ -142,6 +158,8 @@ def phase_two(sc: StudyConfig, chosen: Row) -> list[RunSpec]:
     if "em" in sc.parts:
         eq = Row(f"{chosen.name}, equal updates per task", chosen.key + "_equal", "sosd", "em", chosen.overrides)
         specs += [RunSpec("street", eq, 2 * sc.budget, s) for s in range(sc.seeds)]
+    if "methods" in sc.parts:
+        specs += [RunSpec("street", r, sc.budget, s) for s in range(sc.seeds) for r in method_rows()]
     if "double" in sc.parts:
         claims_street = unique([r for r in street_rows(sc) if r.strategy != "em"] + [chosen])
         specs += [RunSpec("street", r, 2 * sc.budget, s) for s in range(sc.seeds) for r in claims_street]

@@ -28,7 +28,7 @@ def _paired_rows(results, preset, steps, a, b, key, higher, steps_b=None, seeds=
     return paired([ra[s]["test"].get(key) for s in common], [rb[s]["test"].get(key) for s in common], higher)
 
 
-def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict) -> dict:
+def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict, costs: dict | None = None) -> dict:
     b = sc.budget
     out = {"study_config": {k: getattr(sc, k) for k in sc.__dataclass_fields__}, "chosen_schedule": chosen.key,
            "schedule_val_scores": schedule_scores, "rows": [], "claims": [], "em": [], "delta_m": []}
@@ -79,6 +79,7 @@ def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict) -> di
             if p:
                 out["em"].append({"comparison": label, "metric": metric, "esosd_steps": steps_a, "sosd_steps": b,
                                   **p.to_dict()})
+    out["methods"] = methods(results, b, chosen, costs or {})
     out["counterfactual"] = counterfactual(results, b, chosen)
     out["focal"] = focal(results, b)
     return out
@@ -88,6 +89,42 @@ def _per_seed(results, preset, row, steps, key, source="test") -> dict:
     return {s: r[source].get(key) if source == "test" else r["evals"][source].get(key)
             for s, r in _runs(results, preset, row, steps).items()
             if source == "test" or source in r.get("evals", {})}
+
+
+def cost_label(row) -> str:
+    """The row's name in benchmarks/train_step.py's output (``jd:<name>``; a scalarizer that shares an
+    aggregator's name: ``jd:<name>-scalarizer``)."""
+    from sosd.train.strategies.jd import AGGREGATORS
+
+    if row.strategy != "jd":
+        return row.strategy
+    kind, _, name = next(o for o in row.overrides if o.startswith("train.jd.")).partition("=")
+    return f"jd:{name}" + ("-scalarizer" if kind.endswith("scalarizer") and name in AGGREGATORS else "")
+
+
+def methods(results: dict, b: int, chosen, costs: dict) -> list[dict]:
+    """Table 4 extended: each method's test scores, its paired improvement over MTL and over ESOSD-Net (same
+    seeds), and its step time and memory relative to joint."""
+    from sosd.ablation.study_plan import MAIN_METRICS, method_rows
+
+    out = []
+    for row in [r for r in TABLES["4"].rows if r.key != "esosd"]:
+        runs = _runs(results, "street", row.key, b)
+        if not runs:
+            continue
+        entry = {"row": row.key, "name": row.name, "seeds": sorted(runs), "cost": costs.get(cost_label(row)),
+                 "torchjd": row.strategy == "jd" or row.strategy in ("pcgrad", "aligned_mtl"),
+                 "paper_row": row not in method_rows(), "metrics": {}}
+        for key, higher in MAIN_METRICS["street"].items():
+            vals = [r["test"].get(key) for r in runs.values()]
+            entry["metrics"][key] = {"mean": statistics.fmean(v for v in vals if v is not None),
+                                     "vs_mtl": _paired_rows(results, "street", b, row.key, "mtl", key, higher),
+                                     "vs_esosd": _paired_rows(results, "street", b, row.key, chosen.key, key, higher)}
+            for k in ("vs_mtl", "vs_esosd"):
+                p = entry["metrics"][key][k]
+                entry["metrics"][key][k] = p.to_dict() if p else None
+        out.append(entry)
+    return out
 
 
 def counterfactual(results: dict, b: int, chosen) -> list[dict]:
@@ -195,6 +232,30 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
             scale, dg = (100.0, 2) if e["metric"] == "miou" else (1.0, 3)
             lines.append(f"| {e['comparison']} | {METRIC_TITLE.get(e['metric'], e['metric'])} | {e['esosd_steps']} | "
                          f"{e['sosd_steps']} | {_ci(e, scale, dg)} | {e['verdict']} |")
+        lines.append("")
+    if analysis.get("methods"):
+        lines += ["## Table 4, every method (street, test scenes)", "",
+                  "Each method's improvement over MTL and over ESOSD-Net of the same seed (paired, 95 % t interval; "
+                  "verdict in brackets: + holds, − reversed, ? not resolved). Step time and memory relative to "
+                  "joint training from `benchmarks/train_step.py` (sosd variant, 64×128, batch 8, 1 thread, "
+                  "measured side by side).", "",
+                  "| Method | torchjd | seeds | mIoU [%] | disparity [px] | mIoU vs MTL | disparity vs MTL | "
+                  "mIoU vs ESOSD-Net | disparity vs ESOSD-Net | time × joint | memory × joint |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        mark = {"holds": "+", "reversed": "−", NOT_RESOLVED: "?"}
+        for m in analysis["methods"]:
+            cells = []
+            for key, scale, dg in (("miou", 100.0, 2), ("disparity_mae_px", 1.0, 3)):
+                for k in ("vs_mtl", "vs_esosd"):
+                    p = m["metrics"][key][k]
+                    cells.append((key, k, f"{_ci(p, scale, dg)} ({mark[p['verdict']]})" if p else "-"))
+            by = {(a, b_): c for a, b_, c in cells}
+            cost = m["cost"] or (None, None)
+            lines.append(f"| {m['name']} | {'yes' if m['torchjd'] else 'ours'} | {len(m['seeds'])} | "
+                         f"{m['metrics']['miou']['mean'] * 100:.1f} | {m['metrics']['disparity_mae_px']['mean']:.3f} | "
+                         f"{by[('miou', 'vs_mtl')]} | {by[('disparity_mae_px', 'vs_mtl')]} | "
+                         f"{by[('miou', 'vs_esosd')]} | {by[('disparity_mae_px', 'vs_esosd')]} | "
+                         + " | ".join(f"{v:.2f}" if v else "-" for v in cost) + " |")
         lines.append("")
     if analysis.get("counterfactual"):
         lines += ["## Counterfactual: object size no longer follows class (street)", "",
