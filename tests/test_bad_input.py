@@ -724,3 +724,15 @@ def test_unwritable_output_paths_are_checked_before_the_work(tmp_path, capsys, r
     Image.fromarray(np.zeros((48, 64, 3), np.uint8)).save(img)
     rc, err = sosd_cli(capsys, "predict", img, "--checkpoint", run_dir, "--out", blocker / "preds", "--no-progress")
     assert rc == 2 and "cannot write --out" in err
+
+
+def test_probe_of_a_finished_run_whose_weights_were_not_kept(run, tmp_path, capsys):
+    # the claims study keeps config.yaml, metrics.json and test scores in git, not the checkpoints
+    run_dir, _ = run
+    kept = tmp_path / "street-sosd-b1000-seed0"
+    kept.mkdir()
+    shutil.copy(run_dir / "config.yaml", kept / "config.yaml")
+    (kept / "metrics.json").write_text("{}")
+    rc, err = sosd_cli(capsys, "probe", "--checkpoint", kept, "--out", tmp_path / "probe")
+    assert rc == 2 and "holds no checkpoint: its weights were not kept" in err
+    assert f"sosd train --config {kept / 'config.yaml'} --overwrite" in err

@@ -228,6 +228,11 @@ def resolve(path: str | Path) -> Path:
                 return d / name
             raise SOSDError(f"{d / LATEST} names checkpoint '{name}', but {d / name} holds no {MODEL_FILE}; "
                             f"pass one of the checkpoint folders in {d} instead")
+    if (p / "metrics.json").is_file() and not (p / "checkpoints").is_dir():
+        # a finished run whose weights were not kept, e.g. the claims study's runs in git (scores only)
+        raise SOSDError(f"run folder {p} finished (it has metrics.json) but holds no checkpoint: its weights were "
+                        f"not kept. Training is bit-reproducible on one machine: `sosd train --config "
+                        f"{p / 'config.yaml'} --overwrite` trains them again")
     if (p / "checkpoints").is_dir() or (p / "config.yaml").is_file():
         raise SOSDError(f"run folder {p} has no finished checkpoint yet (the run stopped before its first "
                         f"checkpoint was written; half-written .tmp folders are never used): start it again "
