@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 from sosd.ablation.tables import DATASETS, SINGLE_TASK, Row, Table
+from sosd.provenance import env_info
 
 SEG_KEYS = {"miou", "mean_acc", "pixel_acc"}
 
@@ -62,19 +63,12 @@ def test_metrics(cfg, data_overrides: tuple = (), label: str = "") -> dict:
         return json.loads(path.read_text())
     res = evaluate_on(cfg, data_overrides)
     res = {k: v for k, v in res.items() if isinstance(v, (int, float))}
-    res["code_commit"] = code_commit()  # runs of one table may span sessions: each records its code
+    # runs of one table may span sessions and machines: each records its code and its machine
+    env = env_info()
+    res["code_commit"] = env["commit"]
+    res["machine"] = {k: env[k] for k in ("cpu_model", "cpu_capability", "torch")}
     path.write_text(json.dumps(res, indent=1))
     return res
-
-
-def code_commit() -> str:
-    import subprocess
-
-    try:
-        return subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10,
-                              cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        return ""
 
 
 def measure_inference(cfg, repeats: int = 5) -> dict:

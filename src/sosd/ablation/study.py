@@ -8,7 +8,6 @@ retrained; an interrupted one resumes from its last checkpoint.
 from __future__ import annotations
 
 import math
-import os
 import time
 from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
@@ -176,28 +175,3 @@ def choose_schedule(sc: StudyConfig, results: dict) -> tuple[str, dict]:
     # only once every schedule of the sweep has val scores; until then Algorithm 1 as written stands in
     best = max(finite, key=lambda s: (finite[s], s == "step:1")) if len(finite) == len(scores) else "step:1"
     return best, scores
-
-
-def env_info() -> dict:
-    """The code commit and the machine: training is bit-reproducible on one machine, not across CPUs."""
-    import platform
-    import subprocess
-
-    import torch
-
-    from sosd.ablation.harness import code_commit
-
-    commit = code_commit()
-    try:
-        dirty = bool(subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True,
-                                    text=True, timeout=10, cwd=Path(__file__).parent).stdout.strip())
-    except (OSError, subprocess.SubprocessError):
-        dirty = None
-    cpu = ""
-    try:
-        cpu = next((ln.split(":", 1)[1].strip() for ln in open("/proc/cpuinfo") if ln.startswith("model name")), "")
-    except OSError:
-        pass
-    return {"commit": commit, "dirty": dirty, "cpu_model": cpu or platform.processor(), "cores": os.cpu_count(),
-            "cpu_capability": torch.backends.cpu.get_cpu_capability(), "torch": torch.__version__,
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}

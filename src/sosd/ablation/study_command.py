@@ -70,11 +70,11 @@ def run(args) -> int:
     import time
     from pathlib import Path
 
-    from sosd.ablation.study import (choose_schedule, env_info, estimate_seconds, finished, measure_step,
-                                     run_specs)
+    from sosd.ablation.study import choose_schedule, estimate_seconds, finished, measure_step, run_specs
     from sosd.ablation.study_plan import ALL_PARTS, MAIN_METRICS, StudyConfig, phase_one, phase_two, schedule_row
     from sosd.ablation.study_report import analyse, plot_curves, to_markdown
     from sosd.errors import SOSDError
+    from sosd.provenance import env_info
 
     sc = StudyConfig.quick() if args.quick else StudyConfig()
     if not args.quick:

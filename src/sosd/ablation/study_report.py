@@ -7,6 +7,7 @@ import statistics
 from pathlib import Path
 
 from sosd.ablation.harness import delta_m
+from sosd.provenance import describe
 from sosd.eval.stats import NOT_RESOLVED, combine_verdicts, converged, mean_interval, paired
 from sosd.ablation.study import row_metrics
 from sosd.ablation.study_plan import SEG_METRICS, StudyConfig, claims
@@ -296,9 +297,7 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
         lines.append(f"| {r['preset']} | {r['name']} | {r['steps']} | {miou} | {dv} | {gain} | {mark} | "
                      f"{r['train_seconds']:.0f} |")
     lines += ["", f"CPU time of the study's training runs (sum over runs): {cpu_seconds / 3600:.2f} h.",
-              f"Code: `{env.get('commit', '')[:12]}`{' (with local changes)' if env.get('dirty') else ''}; machine: "
-              f"{env.get('cpu_model')}, {env.get('cores')} cores, torch {env.get('torch')} dispatching to "
-              f"{env.get('cpu_capability')}; {env.get('date')}.", "", f"Command: `{command}`", ""]
+              describe(env), "", f"Command: `{command}`", ""]
     return "\n".join(lines)
 
 

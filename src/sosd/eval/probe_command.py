@@ -17,6 +17,7 @@ import argparse
 import math
 
 from sosd.eval.probe import MAPS
+from sosd.provenance import describe
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -133,7 +134,8 @@ def to_markdown(groups: dict, summaries: dict, meta: dict) -> str:
             lines.append(f"| {cls} | {v['n']} | " + " | ".join(_fmt(v[k]) for k in MAPS) + " |")
     lines += ["", "The unit's two branches enter the cue only as their product, so each branch's sign is defined only "
               "jointly: ρ(area_3d, ΔXΔY) and ρ(area_2d, 1/ΔuΔv) both negative is eq. (3) as much as both positive; "
-              "ρ(cue, d) is the test of the whole unit.", "", f"Command: `{meta['command']}`", ""]
+              "ρ(cue, d) is the test of the whole unit.", "", f"Command: `{meta['command']}`", "",
+              *([describe(meta["env"]), ""] if meta.get("env") else [])]
     return "\n".join(lines)
 
 
@@ -147,6 +149,7 @@ def run(args) -> int:
 
     from sosd.errors import SOSDError
     from sosd.eval.probe import ProbeConfig, probe_scenes
+    from sosd.provenance import env_info
     from sosd.models import build_model
     from sosd.checkpoint import load_model
 
@@ -180,6 +183,7 @@ def run(args) -> int:
             "error_metric": groups["SOSD-Net (trained)"][0]["cue_contribution"].get("metric", "-"),
             "command": "sosd probe " + " ".join(shlex.quote(a) for a in argv)}
     meta["comparisons"] = comparisons(groups)
+    meta["env"] = env_info()
     md = to_markdown(groups, summaries, meta)
     (out / "probe.md").write_text(md)
     (out / "probe.json").write_text(json.dumps({"meta": meta, "summaries": summaries, "runs": groups,
