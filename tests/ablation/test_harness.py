@@ -63,6 +63,7 @@ def test_learning_curve_mode(tmp_path, capsys):
     run = tmp_path / "abl" / "synthetic-indoor" / "runs" / "mtl-seed0"
     test = json.loads((run / "test_metrics.json").read_text())
     assert mtl["miou/runs"][0] == pytest.approx(test["miou"])  # reported: test scenes, not the val curve's end
+    assert test["code_commit"] is not None and test["machine"]["cpu_capability"]  # runs may span machines
     assert (run / "config.yaml").read_text().count("val_split: val") == 1  # the curve was scored on val
     assert (tmp_path / "abl" / "synthetic-indoor" / "table2_curves.png").stat().st_size > 0
     assert main(args[:-5] + ["--dataset", "nyuv2", "--root", str(tmp_path), "--curves", "2", "--out",
