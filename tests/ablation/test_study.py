@@ -149,3 +149,15 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     md = (tmp_path / "res" / "claims.md").read_text()
     assert "Partial study: 55 of 56 runs have finished" in md and "(n=1)" in md
+    # a finished run trained again from its own config.yaml: the same test scores to the bit (one machine)
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repro = tmp_path / "repro"
+    r = subprocess.run([sys.executable, "benchmarks/reproduce_study_runs.py", "--out", str(repro), "--committed",
+                        str(tmp_path / "runs"), "street-sosd-b4-seed1"], capture_output=True, text=True,
+                       cwd=Path(__file__).resolve().parents[2])
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads((repro / "reproduce.json").read_text()) == {"street-sosd-b4-seed1": 0.0}
+    assert (repro / "street-sosd-b4-seed1" / "checkpoints").is_dir()
