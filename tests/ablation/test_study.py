@@ -11,9 +11,9 @@ import pytest
 from sosd.eval.stats import HOLDS, NOT_RESOLVED, REVERSED, combine_verdicts, converged, mean_interval, paired
 from sosd.ablation.study import choose_schedule
 from sosd.ablation.study_command import method_costs
-from sosd.ablation.study_plan import (ALL_PARTS, METHODS_SKIPPED, StudyConfig, claims, method_rows, phase_one,
-                                      phase_two, schedule_row)
-from sosd.ablation.study_report import cost_label
+from sosd.ablation.study_plan import (ALL_PARTS, METHODS_SKIPPED, StudyConfig, claim_rows, claims, doubled,
+                                      method_rows, phase_one, phase_two, schedule_row)
+from sosd.ablation.study_report import cost_label, resolved_rows
 from sosd.cli import main
 
 
@@ -85,6 +85,23 @@ def test_schedule_chosen_on_val_only():
     assert best == "step:10" and scores["step:10"] == pytest.approx(0.05)  # the test numbers play no part
 
 
+def test_only_resolved_claims_are_trained_again():
+    # a claim not resolved at the budget stays so whatever twice the budget says: only resolved claims'
+    # rows get the second run, and only once every seed has finished
+    sc = StudyConfig(budget=10, seeds=5)
+
+    def run(row, seed, miou):
+        return {"row": row, "preset": "street", "steps": 10, "seed": seed, "test": {"miou": miou}}
+    results = {}
+    for s in range(5):
+        results.update({f"so{s}": run("semantic_only", s, 0.50), f"m{s}": run("mtl", s, 0.55 + 0.01 * s),
+                        f"s{s}": run("sosd", s, 0.55 + 0.01 * (-1) ** s)})
+    chosen = schedule_row("step:1")
+    assert resolved_rows(sc, results, chosen) == {("street", "semantic_only"), ("street", "mtl"), ("street", "sosd")}
+    del results["m4"], results["s4"]  # MTL vs Semantic only and SOSD vs Semantic only: seeds missing
+    assert resolved_rows(sc, results, chosen) == set()
+
+
 def test_plan_counts():
     sc = StudyConfig()
     first = phase_one(sc)
@@ -102,10 +119,15 @@ def test_plan_counts():
     cf = [s for s in later if s.row.key.endswith("_cf")]
     assert {s.row.key for s in cf} == {"mtl_cf", "sosd_cf", "esosd_step10_cf"}
     assert all("data.size_scale=[0.5,2.0]" in s.row.overrides for s in cf)
-    # seed-major within a part (an interrupted part holds complete pairs), the doubled budgets last
+    # seed-major within a part (an interrupted part holds complete pairs); the doubled budgets come apart
     assert [s.seed for s in cf] == sorted(s.seed for s in cf)
-    doubled = [i for i, s in enumerate(later) if s.steps == 2 * sc.budget and not s.row.key.endswith("_equal")]
-    assert doubled == list(range(len(later) - len(doubled), len(later)))
+    assert {s.steps for s in later if not s.row.key.endswith("_equal")} == {sc.budget}
+    chosen = schedule_row("step:10")
+    assert len(claim_rows(chosen)) == 8 + 5  # street: Tables 1 and 4 rows; indoor: Tables 2 and 3 rows
+    dbl = doubled(sc, chosen, {("indoor", "esosd_step10"), ("street", "mtl"), ("street", "sosd")})
+    assert [(s.preset, s.row.key, s.seed) for s in dbl] == (
+        [("street", k, s) for s in range(5) for k in ("mtl", "sosd")] + [("indoor", "esosd_step10", s) for s in range(5)])
+    assert {s.steps for s in dbl} == {2 * sc.budget}
     # the methods part (Table 4 with every method) is off by default; each of its rows has a measured cost
     assert not any(s.row.key.startswith("mtl_jd") for s in later)
     every = phase_two(dataclasses.replace(sc, parts=ALL_PARTS), schedule_row("step:10"))
@@ -126,7 +148,11 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert res["env"]["cpu_capability"] and res["env"]["torch"]
     assert {c["verdict"] for c in res["claims"]} <= {HOLDS, REVERSED, NOT_RESOLVED}
     assert len(res["claims"]) == 12 + 18 + 36 + 2  # Tables 1-3 in full, Table 4: Kendall vs ESOSD-Net (quick)
-    assert all(c["at_budget"]["n"] == 2 and c["at_double"]["n"] == 2 for c in res["claims"])
+    assert all(c["at_budget"]["n"] == 2 for c in res["claims"])
+
+    def doubled_rows():  # (preset, row) trained at twice the budget, less the em part's equal-updates row
+        return {tuple(p.name.split("-")[:2]) for p in (tmp_path / "runs").glob("*-b8-*") if "_equal" not in p.name}
+    assert not any(c["at_budget"]["verdict"] != NOT_RESOLVED for c in res["claims"]) and doubled_rows() == set()
     row = next(r for r in res["rows"] if r["row"] == "mtl" and r["preset"] == "street" and r["steps"] == 4)
     assert row["convergence"]["converged"] is not None
     assert [p["step"] for p in row["val_curves"]["0"]] == [2, 4]  # scored on val every budget / val_points
@@ -148,7 +174,20 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert main(args + ["--report"]) == 0
     assert {p: p.stat().st_mtime_ns for p in stamps} == stamps
     md = (tmp_path / "res" / "claims.md").read_text()
-    assert "Partial study: 55 of 56 runs have finished" in md and "(n=1)" in md
+    assert "Partial study: 33 of 34 runs have finished" in md and "(n=1)" in md
+    # a claim resolved at the budget (MTL > Semantic only on mIoU in both seeds): the rows of resolved claims,
+    # and only they, train again at twice the budget
+    assert main(args) == 0  # the run whose test scores were deleted is scored again, nothing trained
+    for row, vals in (("semantic_only", (0.0, 0.0)), ("mtl", (0.5, 0.501))):
+        for seed, v in enumerate(vals):
+            f = tmp_path / "runs" / f"street-{row}-b4-seed{seed}" / "test_metrics.json"
+            f.write_text(json.dumps({**json.loads(f.read_text()), "miou": v}))
+    assert main(args) == 0
+    res = json.loads((tmp_path / "res" / "study.json").read_text())
+    resolved = [c for c in res["claims"] if c["at_budget"]["verdict"] != NOT_RESOLVED]
+    assert {("street", "semantic_only"), ("street", "mtl")} <= {(c["preset"], k) for c in resolved
+                                                                for k in (c["better"], c["worse"])} == doubled_rows()
+    assert all(c["at_double"]["n"] == 2 for c in resolved)
     # a finished run trained again from its own config.yaml: the same test scores to the bit (one machine)
     import subprocess
     import sys

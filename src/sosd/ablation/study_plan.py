@@ -11,7 +11,9 @@ Parts (each resumable run by run):
 - ``indoor``: Tables 2 and 3 rows;
 - ``em``: ESOSD-Net with equal updates per task (twice the steps: each phase gets as many steps as joint
   training gives each task), with the schedule chosen on val;
-- ``double``: every row of the claims at twice the budget (a verdict that flips is "not resolved");
+- ``double``: the rows of every claim resolved at the budget, again at twice the budget (a verdict that
+  flips is "not resolved"; a claim not resolved at the budget stays so whatever twice the budget says, so
+  its rows need no second run);
 - ``counterfactual``: MTL, SOSD-Net and ESOSD-Net on street scenes whose object sizes no longer follow
   their class (``data.size_scale``): if semantic objectness is why SOSD-Net helps, its gain must shrink;
 - ``focal``: SOSD-Net with the paper's BatchNorm-only unit and with the focal-aware one (indoor), trained
@@ -143,9 +145,9 @@ def phase_one(sc: StudyConfig) -> list[RunSpec]:
 
 
 def phase_two(sc: StudyConfig, chosen: Row) -> list[RunSpec]:
-    """Runs that use the EM schedule chosen on val: counterfactual, focal, indoor rows, equal updates, doubled
-    budgets, in that order (the cheapest whole questions first, the doubled budgets last) and seed-major, so a
-    study cut short by the machine's time still answers whole questions with complete pairs."""
+    """Runs that use the EM schedule chosen on val: counterfactual, focal, indoor rows, equal updates, methods,
+    in that order (the cheapest whole questions first) and seed-major, so a study cut short by the machine's
+    time still answers whole questions with complete pairs. The doubled budgets come after (:func:`doubled`)."""
     specs = []
     if "counterfactual" in sc.parts:
         specs += [RunSpec("street", r, sc.budget, s) for s in range(sc.seeds) for r in counterfactual_rows(sc, chosen)]
@@ -160,11 +162,22 @@ def phase_two(sc: StudyConfig, chosen: Row) -> list[RunSpec]:
         specs += [RunSpec("street", eq, 2 * sc.budget, s) for s in range(sc.seeds)]
     if "methods" in sc.parts:
         specs += [RunSpec("street", r, sc.budget, s) for s in range(sc.seeds) for r in method_rows()]
-    if "double" in sc.parts:
-        claims_street = unique([r for r in street_rows(sc) if r.strategy != "em"] + [chosen])
-        specs += [RunSpec("street", r, 2 * sc.budget, s) for s in range(sc.seeds) for r in claims_street]
-        specs += [RunSpec("indoor", r, 2 * sc.budget, s) for s in range(sc.seeds) for r in indoor_rows(chosen)]
     return dedupe(specs)
+
+
+def claim_rows(chosen: Row) -> set[tuple[str, str]]:
+    """(preset, row key) of every row some claim compares."""
+    return {(c["preset"], k) for c in claims(chosen) for k in (c["better"], c["worse"])}
+
+
+def doubled(sc: StudyConfig, chosen: Row, rows: set[tuple[str, str]]) -> list[RunSpec]:
+    """The ``double`` part: the given (preset, row key) pairs at twice the budget, seed-major, street first."""
+    if "double" not in sc.parts:
+        return []
+    by_preset = {"street": unique([r for r in street_rows(sc) if r.strategy != "em"] + [chosen]),
+                 "indoor": unique(indoor_rows(chosen))}
+    return [RunSpec(p, r, 2 * sc.budget, s) for p in ("street", "indoor") for s in range(sc.seeds)
+            for r in by_preset[p] if (p, r.key) in rows]
 
 
 def counterfactual_rows(sc: StudyConfig, chosen: Row) -> list[Row]:

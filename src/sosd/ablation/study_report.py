@@ -29,6 +29,18 @@ def _paired_rows(results, preset, steps, a, b, key, higher, steps_b=None, seeds=
     return paired([ra[s]["test"].get(key) for s in common], [rb[s]["test"].get(key) for s in common], higher)
 
 
+def resolved_rows(sc: StudyConfig, results: dict, chosen) -> set[tuple[str, str]]:
+    """(preset, row) of every claim resolved (holds or reversed) at the budget over all of the study's seeds:
+    the rows the ``double`` part trains again at twice the budget."""
+    out = set()
+    for c in claims(chosen):
+        complete = all(len(_runs(results, c["preset"], k, sc.budget)) >= sc.seeds for k in (c["better"], c["worse"]))
+        p = _paired_rows(results, c["preset"], sc.budget, c["better"], c["worse"], c["metric"], c["higher_is_better"])
+        if complete and p is not None and p.verdict != NOT_RESOLVED:
+            out |= {(c["preset"], c["better"]), (c["preset"], c["worse"])}
+    return out
+
+
 def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict, costs: dict | None = None) -> dict:
     b = sc.budget
     out = {"study_config": {k: getattr(sc, k) for k in sc.__dataclass_fields__}, "chosen_schedule": chosen.key,
@@ -192,7 +204,8 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
                 "Intervals use the seeds finished so far (n in each cell's count); a claim whose rows have fewer "
                 "than the planned seeds is provisional, and one not yet at twice the budget is not checked for "
                 "flips. `sosd study` continues where this stopped.", ""] if partial else []),
-             f"{sc['seeds']} seeds per row; every run {b} optimiser steps (and again {2 * b} for the budget check), "
+             f"{sc['seeds']} seeds per row; every run {b} optimiser steps (the rows of every claim resolved at {b} "
+             f"again at {2 * b}: the budget check), "
              f"cosine learning rate from {sc['lr']} to 0, street {sc['street_size'][0]}×{sc['street_size'][1]}, "
              f"indoor {sc['indoor_size'][0]}×{sc['indoor_size'][1]}, small backbone. Curves and every choice on "
              f"{sc['eval_size']} **val** scenes; every number below on {sc['eval_size']} **test** scenes.",
@@ -201,7 +214,8 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
              "as the improvement of the row the paper ranks ahead (positive = the paper's direction), with its "
              "95 % paired t interval (`scipy.stats.ttest_rel`). **holds**: the interval excludes 0 in the paper's "
              "direction; **reversed**: it excludes 0 the other way; **not resolved**: it contains 0, or the verdict "
-             f"changes between {b} and {2 * b} steps.", "",
+             f"changes between {b} and {2 * b} steps (a claim not resolved at {b} is not trained again: doubling "
+             "can only take a verdict away).", "",
              (f"EM phase schedule chosen on val: **{row_name(analysis, analysis['chosen_schedule'])}** "
               f"(val scores relative to every-step switching: "
               + ", ".join(f"{k} {v * 100:+.2f} %" for k, v in analysis["schedule_val_scores"].items()) + ")."
