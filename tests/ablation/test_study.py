@@ -102,6 +102,19 @@ def test_only_resolved_claims_are_trained_again():
     assert resolved_rows(sc, results, chosen) == set()
 
 
+def test_estimate_calibrated_on_finished_runs():
+    from sosd.ablation.study import calibrated_step_seconds, estimate_seconds
+
+    sc = StudyConfig()
+    specs = phase_one(sc)
+    mtl0, mgda0 = (next(s for s in specs if s.name == f"street-{k}-b1000-seed0") for k in ("mtl", "mtl_mgda"))
+    done = {mtl0.name: {"preset": "street", "steps": 1000, "train_seconds": 300.0},
+            mgda0.name: {"preset": "street", "steps": 1000, "train_seconds": 480.0}}  # a gradient method: 1.6x
+    assert calibrated_step_seconds(specs, done) == {"street": pytest.approx(0.3)}
+    # two parallel jobs halve the wall time of the same steps
+    assert estimate_seconds(sc, [mtl0, mgda0], 2, {"street": 0.3}, overhead=1.0) == pytest.approx((300 + 480) / 2)
+
+
 def test_plan_counts():
     sc = StudyConfig()
     first = phase_one(sc)

@@ -106,13 +106,29 @@ def run_specs(sc: StudyConfig, specs: list[RunSpec], out: Path, jobs: int, progr
     return results
 
 
-def estimate_seconds(sc: StudyConfig, specs: list[RunSpec], jobs: int, step_s: dict) -> float:
-    """Wall-clock estimate: steps x measured joint step time per preset x the strategy's relative cost."""
+def estimate_seconds(sc: StudyConfig, specs: list[RunSpec], jobs: int, step_s: dict, overhead: float = 1.1) -> float:
+    """Wall-clock estimate: steps x joint step time per preset x the strategy's relative cost (``overhead``:
+    validation and checkpoints, already inside a calibrated step time)."""
     total = 0.0
     for s in specs:
         cost = STEP_COST.get(s.row.strategy, GRADIENT_METHOD_COST)
-        total += s.steps * step_s[s.preset] * cost * 1.1  # + ~10 % validation and checkpoints
+        total += s.steps * step_s[s.preset] * cost * overhead
     return total / max(1, jobs)
+
+
+def calibrated_step_seconds(specs: list[RunSpec], done: dict) -> dict:
+    """Per preset, the median joint-equivalent seconds per step of the runs finished here (their training
+    time, with whatever else ran beside them: the parallel runs' contention included), or nothing."""
+    import statistics
+
+    by_name = {s.name: s for s in specs}
+    out = {}
+    for preset in ("street", "indoor"):
+        vals = [r["train_seconds"] / (r["steps"] * STEP_COST.get(by_name[n].row.strategy, GRADIENT_METHOD_COST))
+                for n, r in done.items() if n in by_name and r["preset"] == preset and r.get("train_seconds")]
+        if vals:
+            out[preset] = statistics.median(vals)
+    return out
 
 
 def measure_step(sc: StudyConfig, preset: str, repeats: int = 3) -> float:

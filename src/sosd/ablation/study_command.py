@@ -71,7 +71,8 @@ def run(args) -> int:
     import time
     from pathlib import Path
 
-    from sosd.ablation.study import choose_schedule, estimate_seconds, finished, measure_step, run_specs
+    from sosd.ablation.study import (calibrated_step_seconds, choose_schedule, estimate_seconds, finished,
+                                     measure_step, run_specs)
     from sosd.ablation.study_plan import (ALL_PARTS, MAIN_METRICS, StudyConfig, claim_rows, doubled, phase_one,
                                           phase_two, schedule_row)
     from sosd.ablation.study_report import analyse, plot_curves, resolved_rows, to_markdown
@@ -92,16 +93,28 @@ def run(args) -> int:
         raise SOSDError(f"cannot write the study's folders {out} / {runs}: {e}") from e
 
     first = phase_one(sc)
-    later = phase_two(sc, schedule_row("step:1"))  # the same number of runs whatever schedule is chosen
+    # the schedule chosen so far (Algorithm 1's until the sweep has finished): the same number of runs either way
+    chosen = schedule_row(choose_schedule(sc, {s.name: r for s in first if (r := finished(sc, s, str(runs)))})[0])
     # at most: the double part trains only the rows of claims resolved at the budget
-    later += doubled(sc, schedule_row("step:1"), claim_rows(schedule_row("step:1")))
+    plan = first + phase_two(sc, chosen) + doubled(sc, chosen, claim_rows(chosen))
+    done = {s.name: r for s in plan if (r := finished(sc, s, str(runs)))}
+    todo = [s for s in plan if s.name not in done]
     step_s = {p: measure_step(sc, p) for p in ("street", "indoor")}
-    est = estimate_seconds(sc, first + later, args.jobs, step_s)
-    print(f"sosd study: at most {len(first) + len(later)} runs ({sc.seeds} seeds, budget {sc.budget}), "
-          f"{sum(s.steps for s in first + later)} optimiser steps; a joint step takes "
+    calibrated = calibrated_step_seconds(plan, done)
+    est = estimate_seconds(sc, todo, args.jobs, step_s)
+    print(f"sosd study: at most {len(plan)} runs ({sc.seeds} seeds, budget {sc.budget}), "
+          f"{sum(s.steps for s in plan)} optimiser steps; {len(done)} finished in {runs} (reused), {len(todo)} "
+          f"to train ({sum(s.steps for s in todo)} steps). A joint step alone takes "
           + ", ".join(f"{p} {v:.2f} s" for p, v in step_s.items())
           + f" here: estimated {est / 3600:.1f} h wall with {args.jobs} parallel runs "
-          f"({est * args.jobs / 3600:.1f} CPU-core hours). Runs already finished in {runs} are reused.", flush=True)
+          f"({est * args.jobs / 3600:.1f} CPU-core hours)", flush=True, end="")
+    if calibrated:  # a preset with no finished run yet: the other's ratio of real to measured step time
+        ratio = sum(v / step_s[p] for p, v in calibrated.items()) / len(calibrated)
+        calibrated = {p: calibrated.get(p, step_s[p] * ratio) for p in step_s}
+        cal = estimate_seconds(sc, todo, 1, calibrated, overhead=1.0) / args.jobs
+        print(f"; at the pace of the finished runs ({', '.join(f'{p} {v:.2f} s' for p, v in calibrated.items())} "
+              f"a step, parallel runs slowing each other included): {cal / 3600:.1f} h wall", end="")
+    print(".", flush=True)
     if args.estimate:
         return 0
 
