@@ -169,7 +169,8 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     row = next(r for r in res["rows"] if r["row"] == "mtl" and r["preset"] == "street" and r["steps"] == 4)
     assert row["convergence"]["converged"] is not None
     assert [p["step"] for p in row["val_curves"]["0"]] == [2, 4]  # scored on val every budget / val_points
-    assert (tmp_path / "res" / "curves_street.png").stat().st_size > 0
+    for stem in ("street", "street_em", "street_counterfactual", "indoor", "indoor_focal"):  # a picture a question
+        assert (tmp_path / "res" / f"curves_{stem}.png").stat().st_size > 0, stem
     assert {c["metric"] for c in res["counterfactual"]} == {"miou", "disparity_mae_px"}
     assert {f["eval"] for f in res["focal"]} == {"f×0.7", "f×1.0", "f×1.4"}
     kendall, = res["methods"]  # Table 4's rows: the quick plan has Kendall only

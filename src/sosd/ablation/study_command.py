@@ -75,7 +75,7 @@ def run(args) -> int:
                                      measure_step, run_specs)
     from sosd.ablation.study_plan import (ALL_PARTS, MAIN_METRICS, StudyConfig, claim_rows, doubled, phase_one,
                                           phase_two, schedule_row)
-    from sosd.ablation.study_report import analyse, plot_curves, resolved_rows, to_markdown
+    from sosd.ablation.study_report import analyse, curve_groups, plot_curves, resolved_rows, to_markdown
     from sosd.errors import SOSDError
     from sosd.provenance import env_info
 
@@ -151,10 +151,12 @@ def run(args) -> int:
     (out / "study.json").write_text(json.dumps({"env": env, "command": command, "wall_seconds": time.time() - t0,
                                                 "cpu_seconds_training": cpu_s, "estimate_seconds": est,
                                                 "step_seconds": step_s, **analysis}, indent=1, default=str))
-    for preset in ("street", "indoor"):
-        plot_curves([r for r in analysis["rows"] if r["preset"] == preset and r["steps"] == sc.budget],
-                    MAIN_METRICS[preset], f"{preset}: val learning curves, {sc.budget}-step cosine budget",
-                    out / f"curves_{preset}.png")
+    pictures = []
+    for stem, (title, rows) in curve_groups(analysis, sc.budget, chosen.key).items():
+        preset = "street" if "street" in stem else "indoor"
+        if plot_curves(rows, MAIN_METRICS[preset], f"{title}: val learning curves, {sc.budget}-step cosine budget",
+                       out / f"{stem}.png"):
+            pictures.append(f"{stem}.png")
     print(md)
-    print(f"wrote {out}/claims.md, study.json, curves_*.png")
+    print(f"wrote {out}/claims.md, study.json, " + ", ".join(pictures))
     return 0

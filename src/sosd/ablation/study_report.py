@@ -317,7 +317,9 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
 
 def plot_curves(rows: list[dict], metrics: dict, title: str, path: Path) -> bool:
     """One panel per metric (key -> higher is better): each row's mean val curve over seeds, min-max band.
-    A row is a dict with "name", "val_curves" (list, or dict seed -> curve) and "convergence"."""
+    A row is a dict with "name", "val_curves" (list, or dict seed -> curve) and "convergence". A row keeps
+    its colour in every panel (a single-task row has no curve for the other task), one legend serves all,
+    and error metrics (lower is better) use a log axis so the late differences stay visible."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -325,25 +327,57 @@ def plot_curves(rows: list[dict], metrics: dict, title: str, path: Path) -> bool
 
     if not rows:
         return False
-    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4), squeeze=False)
+    palette = plt.get_cmap("tab10" if len(rows) <= 10 else "tab20").colors
+    fig, axes = plt.subplots(1, len(metrics), figsize=(5.5 * len(metrics), 4.2), squeeze=False)
+    handles = {}
     for ax, (key, higher) in zip(axes[0], metrics.items()):
-        for r in rows:
+        for i, r in enumerate(rows):
             curves = r["val_curves"].values() if isinstance(r["val_curves"], dict) else r["val_curves"]
             curves = [c for c in curves if c and key in c[-1] and not math.isnan(c[-1][key])]
-            if not curves:  # a single-task row has no curve for the other task's metric
+            if not curves:
                 continue
             xs = sorted({p["step"] for c in curves for p in c})
             per = [[p[key] for c in curves for p in c if p["step"] == x] for x in xs]
             late = r.get("convergence", {}).get("converged") is False
-            line, = ax.plot(xs, [statistics.fmean(v) for v in per], marker=".",
-                            label=r["name"] + (" (not converged)" if late else ""))
-            ax.fill_between(xs, [min(v) for v in per], [max(v) for v in per], alpha=0.15, color=line.get_color())
+            color = palette[i % len(palette)]
+            line, = ax.plot(xs, [statistics.fmean(v) for v in per], marker=".", color=color,
+                            linestyle="--" if i >= len(palette) else "-")
+            ax.fill_between(xs, [min(v) for v in per], [max(v) for v in per], alpha=0.15, color=color)
+            handles.setdefault(r["name"] + (" (not converged)" if late else ""), line)
+        if not higher:
+            from matplotlib.ticker import FormatStrFormatter
+
+            ax.set_yscale("log")
+            for axis in (ax.yaxis.set_major_formatter, ax.yaxis.set_minor_formatter):
+                axis(FormatStrFormatter("%.2g"))
         ax.set_xlabel("optimiser step")
-        ax.set_title(f"{METRIC_TITLE.get(key, key)} on val ({'higher' if higher else 'lower'} is better)", fontsize=9)
-        ax.grid(alpha=0.3)
-    axes[0][0].legend(fontsize=7)
+        ax.set_title(f"{METRIC_TITLE.get(key, key)} on val ({'higher' if higher else 'lower'} is better"
+                     f"{', log axis' if not higher else ''})", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+    fig.legend(list(handles.values()), list(handles), loc="lower center", ncol=min(3, len(handles)), fontsize=7,
+               frameon=False)
     fig.suptitle(title + " (mean over seeds, band: min-max)", fontsize=10)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.05 + 0.035 * math.ceil(len(handles) / 3), 1, 1))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return True
+
+
+def curve_groups(analysis: dict, budget: int, chosen_key: str) -> dict:
+    """The study's learning-curve pictures, one question each: file stem -> (title, rows)."""
+    from sosd.ablation.study_plan import claim_rows, schedule_row  # noqa: F401
+
+    claim = {k for _, k in claim_rows(schedule_row("step:1"))} | {chosen_key}
+    out = {}
+    for preset in ("street", "indoor"):
+        rows = [r for r in analysis["rows"] if r["preset"] == preset and r["steps"] == budget]
+        out[f"curves_{preset}"] = (f"{preset}: the paper's rows", [r for r in rows if r["row"] in claim])
+        out[f"curves_{preset}_em"] = (f"{preset}: EM phase schedules (SOSD-Net: joint training)",
+                                      [r for r in rows if r["row"].startswith("esosd") and not r["row"].endswith(("_cf", "_equal"))
+                                       or r["row"] == "sosd"])
+        out[f"curves_{preset}_counterfactual"] = (f"{preset}: sizes independent of class",
+                                                  [r for r in rows if r["row"].endswith("_cf")])
+        out[f"curves_{preset}_methods"] = (f"{preset}: Table 4, every method",
+                                           [r for r in rows if r["row"] not in claim and r["row"].startswith(("mtl_", "sosd_pcgrad"))])
+        out[f"curves_{preset}_focal"] = (f"{preset}: focal-aware unit", [r for r in rows if r["row"] in ("sosd", "sosd_focal")])
+    return {k: v for k, v in out.items() if v[1] and (not k.endswith("_focal") or len(v[1]) == 2)}
