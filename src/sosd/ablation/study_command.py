@@ -152,6 +152,8 @@ def run(args) -> int:
                                                 "cpu_seconds_training": cpu_s, "estimate_seconds": est,
                                                 "step_seconds": step_s, **analysis}, indent=1, default=str))
     pictures = []
+    for old in out.glob("curves_*.png"):  # a picture of an earlier report whose question has no runs now
+        old.unlink()
     for stem, (title, rows) in curve_groups(analysis, sc.budget, chosen.key).items():
         preset = "street" if "street" in stem else "indoor"
         if plot_curves(rows, MAIN_METRICS[preset], f"{title}: val learning curves, {sc.budget}-step cosine budget",

@@ -365,19 +365,20 @@ def plot_curves(rows: list[dict], metrics: dict, title: str, path: Path) -> bool
 
 def curve_groups(analysis: dict, budget: int, chosen_key: str) -> dict:
     """The study's learning-curve pictures, one question each: file stem -> (title, rows)."""
-    from sosd.ablation.study_plan import claim_rows, schedule_row  # noqa: F401
+    from sosd.ablation.study_plan import claim_rows, method_rows, schedule_row
 
     claim = {k for _, k in claim_rows(schedule_row("step:1"))} | {chosen_key}
+    methods = {r.key for r in method_rows()}
     out = {}
     for preset in ("street", "indoor"):
         rows = [r for r in analysis["rows"] if r["preset"] == preset and r["steps"] == budget]
         out[f"curves_{preset}"] = (f"{preset}: the paper's rows", [r for r in rows if r["row"] in claim])
-        out[f"curves_{preset}_em"] = (f"{preset}: EM phase schedules (SOSD-Net: joint training)",
-                                      [r for r in rows if r["row"].startswith("esosd") and not r["row"].endswith(("_cf", "_equal"))
-                                       or r["row"] == "sosd"])
+        if preset == "street":  # the schedule sweep runs on street
+            out["curves_street_em"] = ("street: EM phase schedules (SOSD-Net: joint training)",
+                                       [r for r in rows if r["row"] == "sosd" or r["row"].startswith("esosd")
+                                        and not r["row"].endswith(("_cf", "_equal"))])
         out[f"curves_{preset}_counterfactual"] = (f"{preset}: sizes independent of class",
                                                   [r for r in rows if r["row"].endswith("_cf")])
-        out[f"curves_{preset}_methods"] = (f"{preset}: Table 4, every method",
-                                           [r for r in rows if r["row"] not in claim and r["row"].startswith(("mtl_", "sosd_pcgrad"))])
+        out[f"curves_{preset}_methods"] = (f"{preset}: Table 4, every method", [r for r in rows if r["row"] in methods])
         out[f"curves_{preset}_focal"] = (f"{preset}: focal-aware unit", [r for r in rows if r["row"] in ("sosd", "sosd_focal")])
     return {k: v for k, v in out.items() if v[1] and (not k.endswith("_focal") or len(v[1]) == 2)}
