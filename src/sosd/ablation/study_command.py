@@ -126,17 +126,19 @@ def run(args) -> int:
     best, scores = choose_schedule(sc, results)
     chosen = schedule_row(best)
     print(f"EM schedule chosen on val scenes: {chosen.name}", flush=True)
+    later = phase_two(sc, chosen)
     if args.report:
         # every finished run of any part is reported (the methods table too); the plan counts the chosen parts
         everything = phase_two(dataclasses.replace(sc, parts=ALL_PARTS), chosen)
         everything += doubled(dataclasses.replace(sc, parts=ALL_PARTS), chosen, claim_rows(chosen))
         results.update({s.name: r for s in everything if (r := finished(sc, s, str(runs)))})
+        twice = doubled(sc, chosen, resolved_rows(sc, results, chosen))
     else:
-        results.update(run_specs(sc, phase_two(sc, chosen), runs, args.jobs, not args.no_progress))
+        results.update(run_specs(sc, later, runs, args.jobs, not args.no_progress))
         # twice the budget for the rows of the claims resolved at the budget (seeds all finished)
-        results.update(run_specs(sc, doubled(sc, chosen, resolved_rows(sc, results, chosen)), runs, args.jobs,
-                                 not args.no_progress))
-    planned = {s.name for s in first + phase_two(sc, chosen) + doubled(sc, chosen, resolved_rows(sc, results, chosen))}
+        twice = doubled(sc, chosen, resolved_rows(sc, results, chosen))
+        results.update(run_specs(sc, twice, runs, args.jobs, not args.no_progress))
+    planned = {s.name for s in first + later + twice}
     if args.report:
         print(f"report on the {len(planned & set(results))} of {len(planned)} runs finished so far", flush=True)
 
@@ -154,7 +156,7 @@ def run(args) -> int:
     pictures = []
     for old in out.glob("curves_*.png"):  # a picture of an earlier report whose question has no runs now
         old.unlink()
-    for stem, (title, rows) in curve_groups(analysis, sc.budget, chosen.key).items():
+    for stem, (title, rows) in curve_groups(analysis, sc.budget, chosen).items():
         preset = "street" if "street" in stem else "indoor"
         if plot_curves(rows, MAIN_METRICS[preset], f"{title}: val learning curves, {sc.budget}-step cosine budget",
                        out / f"{stem}.png"):

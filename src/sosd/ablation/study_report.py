@@ -120,6 +120,11 @@ def methods(results: dict, b: int, chosen, costs: dict) -> list[dict]:
     seeds), and its step time and memory relative to joint."""
     from sosd.ablation.study_plan import MAIN_METRICS, method_rows
 
+    def vs(row, other, key, higher):
+        p = _paired_rows(results, "street", b, row.key, other, key, higher)
+        return p.to_dict() if p else None
+
+    extended = method_rows()
     out = []
     for row in [r for r in TABLES["4"].rows if r.key != "esosd"]:
         runs = _runs(results, "street", row.key, b)
@@ -127,15 +132,11 @@ def methods(results: dict, b: int, chosen, costs: dict) -> list[dict]:
             continue
         entry = {"row": row.key, "name": row.name, "seeds": sorted(runs), "cost": costs.get(cost_label(row)),
                  "torchjd": row.strategy == "jd" or row.strategy in ("pcgrad", "aligned_mtl"),
-                 "paper_row": row not in method_rows(), "metrics": {}}
+                 "paper_row": row not in extended, "metrics": {}}
         for key, higher in MAIN_METRICS["street"].items():
             vals = [r["test"].get(key) for r in runs.values()]
             entry["metrics"][key] = {"mean": statistics.fmean(v for v in vals if v is not None),
-                                     "vs_mtl": _paired_rows(results, "street", b, row.key, "mtl", key, higher),
-                                     "vs_esosd": _paired_rows(results, "street", b, row.key, chosen.key, key, higher)}
-            for k in ("vs_mtl", "vs_esosd"):
-                p = entry["metrics"][key][k]
-                entry["metrics"][key][k] = p.to_dict() if p else None
+                                     "vs_mtl": vs(row, "mtl", key, higher), "vs_esosd": vs(row, chosen.key, key, higher)}
         out.append(entry)
     return out
 
@@ -258,19 +259,14 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
                   "mIoU vs ESOSD-Net | disparity vs ESOSD-Net | time × joint | memory × joint |",
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         mark = {"holds": "+", "reversed": "−", NOT_RESOLVED: "?"}
+        scales = {"miou": (100.0, 2), "disparity_mae_px": (1.0, 3)}
         for m in analysis["methods"]:
-            cells = []
-            for key, scale, dg in (("miou", 100.0, 2), ("disparity_mae_px", 1.0, 3)):
-                for k in ("vs_mtl", "vs_esosd"):
-                    p = m["metrics"][key][k]
-                    cells.append((key, k, f"{_ci(p, scale, dg)} ({mark[p['verdict']]})" if p else "-"))
-            by = {(a, b_): c for a, b_, c in cells}
+            cells = [f"{_ci(p, *scales[key])} ({mark[p['verdict']]})" if (p := m["metrics"][key][k]) else "-"
+                     for k in ("vs_mtl", "vs_esosd") for key in scales]  # the header's column order
             cost = m["cost"] or (None, None)
             lines.append(f"| {m['name']} | {'yes' if m['torchjd'] else 'ours'} | {len(m['seeds'])} | "
                          f"{m['metrics']['miou']['mean'] * 100:.1f} | {m['metrics']['disparity_mae_px']['mean']:.3f} | "
-                         f"{by[('miou', 'vs_mtl')]} | {by[('disparity_mae_px', 'vs_mtl')]} | "
-                         f"{by[('miou', 'vs_esosd')]} | {by[('disparity_mae_px', 'vs_esosd')]} | "
-                         + " | ".join(f"{v:.2f}" if v else "-" for v in cost) + " |")
+                         + " | ".join(cells) + " | " + " | ".join(f"{v:.2f}" if v else "-" for v in cost) + " |")
         lines.append("")
     if analysis.get("counterfactual"):
         lines += ["## Counterfactual: object size no longer follows class (street)", "",
@@ -363,11 +359,12 @@ def plot_curves(rows: list[dict], metrics: dict, title: str, path: Path) -> bool
     return True
 
 
-def curve_groups(analysis: dict, budget: int, chosen_key: str) -> dict:
-    """The study's learning-curve pictures, one question each: file stem -> (title, rows)."""
-    from sosd.ablation.study_plan import claim_rows, method_rows, schedule_row
+def curve_groups(analysis: dict, budget: int, chosen) -> dict:
+    """The study's learning-curve pictures, one question each: file stem -> (title, rows); ``chosen``: the
+    EM schedule's row, which stands for ESOSD-Net among the paper's rows."""
+    from sosd.ablation.study_plan import claim_rows, method_rows
 
-    claim = {k for _, k in claim_rows(schedule_row("step:1"))} | {chosen_key}
+    claim = {k for _, k in claim_rows(chosen)}
     methods = {r.key for r in method_rows()}
     out = {}
     for preset in ("street", "indoor"):
