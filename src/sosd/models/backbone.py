@@ -17,6 +17,8 @@ from dataclasses import dataclass
 import torch
 import torch.nn as nn
 
+from sosd.models.depthwise import DepthwiseConv2d
+
 BN_EPS = 1e-3  # timm's xception65 BatchNorm settings (those of the TF weights it was ported from)
 BN_MOMENTUM = 0.1
 
@@ -58,8 +60,8 @@ class SeparableConv2d(nn.Module):
 
     def __init__(self, in_chs: int, out_chs: int, stride: int = 1, dilation: int = 1, act: bool = False):
         super().__init__()
-        self.conv_dw = nn.Conv2d(in_chs, in_chs, 3, stride, _pad(3, stride, dilation), dilation,
-                                 groups=in_chs, bias=False)
+        self.conv_dw = DepthwiseConv2d(in_chs, in_chs, 3, stride, _pad(3, stride, dilation), dilation,
+                                       groups=in_chs, bias=False)
         self.bn_dw = _bn(in_chs)
         self.act_dw = nn.ReLU(inplace=True) if act else nn.Identity()
         self.conv_pw = nn.Conv2d(in_chs, out_chs, 1, bias=False)

@@ -5,6 +5,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from sosd.models.depthwise import DepthwiseConv2d
+
 
 class ConvBNReLU(nn.Sequential):
     """conv -> BatchNorm -> ReLU (named children: ``conv``, ``bn``, ``act``)."""
@@ -23,7 +25,8 @@ class SeparableConvBNReLU(nn.Sequential):
 
     def __init__(self, in_chs: int, out_chs: int, dilation: int = 1):
         super().__init__()
-        self.depthwise = nn.Conv2d(in_chs, in_chs, 3, padding=dilation, dilation=dilation, groups=in_chs, bias=False)
+        self.depthwise = DepthwiseConv2d(in_chs, in_chs, 3, padding=dilation, dilation=dilation, groups=in_chs,
+                                         bias=False)
         self.bn_dw = nn.BatchNorm2d(in_chs)
         self.act_dw = nn.ReLU(inplace=True)
         self.pointwise = nn.Conv2d(in_chs, out_chs, 1, bias=False)
