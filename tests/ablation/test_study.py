@@ -214,3 +214,24 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads((repro / "reproduce.json").read_text()) == {"street-sosd-b4-seed1": 0.0}
     assert (repro / "street-sosd-b4-seed1" / "checkpoints").is_dir()
+
+
+def test_prioritise_puts_named_rows_first_row_by_row():
+    from sosd.ablation.study_plan import StudyConfig, claim_rows, doubled, prioritise, schedule_row
+
+    sc = StudyConfig()
+    chosen = schedule_row("step:1")
+    twice = doubled(sc, chosen, claim_rows(chosen))
+    got = prioritise(twice, ["street:sosd", "indoor:mtl"])
+    assert sorted(s.name for s in got) == sorted(s.name for s in twice)  # the same runs
+    head = [(s.preset, s.row.key, s.seed) for s in got[:2 * sc.seeds]]
+    assert head == [("street", "sosd", k) for k in range(sc.seeds)] + [("indoor", "mtl", k) for k in range(sc.seeds)]
+    rest = got[2 * sc.seeds:]
+    assert rest == [s for s in twice if (s.preset, s.row.key) not in {("street", "sosd"), ("indoor", "mtl")}]
+
+
+def test_first_names_an_unknown_row(tmp_path, capsys):
+    rc = main(["study", "--quick", "--out", str(tmp_path), "--runs", str(tmp_path / "runs"), "--estimate",
+               "--first", "street:no_such_row"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "street:no_such_row is not a row" in err and "street:sosd" in err

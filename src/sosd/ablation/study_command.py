@@ -34,6 +34,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         "counterfactual: sizes independent of class; focal: the focal-length table; methods: "
                         "Table 4 with every multi-task method (~150 more runs)")
     p.add_argument("--jobs", type=int, default=2, help="runs trained at once, one thread each (default 2)")
+    p.add_argument("--first", nargs="+", default=[], metavar="PRESET:ROW",
+                   help="train these rows first, every seed of one before the next (e.g. street:mtl "
+                        "street:sosd): a study stopped early then has whole claims; the runs are the same")
     p.add_argument("--quick", action="store_true", help="tiny images, 4 steps, 2 seeds: a smoke test")
     p.add_argument("--estimate", action="store_true", help="print the plan and the estimated time, then stop")
     p.add_argument("--report", action="store_true",
@@ -74,7 +77,7 @@ def run(args) -> int:
     from sosd.ablation.study import (calibrated_step_seconds, choose_schedule, estimate_seconds, finished,
                                      measure_step, run_specs)
     from sosd.ablation.study_plan import (ALL_PARTS, MAIN_METRICS, StudyConfig, claim_rows, doubled, phase_one,
-                                          phase_two, schedule_row)
+                                          phase_two, prioritise, schedule_row)
     from sosd.ablation.study_report import analyse, curve_groups, plot_curves, resolved_rows, to_markdown
     from sosd.errors import SOSDError
     from sosd.provenance import env_info
@@ -98,6 +101,10 @@ def run(args) -> int:
     # at most: the double part trains only the rows of claims resolved at the budget
     plan = first + phase_two(sc, chosen) + doubled(sc, chosen, claim_rows(chosen))
     done = {s.name: r for s in plan if (r := finished(sc, s, str(runs)))}
+    unknown = [f for f in args.first if f not in {f"{s.preset}:{s.row.key}" for s in plan}]
+    if unknown:
+        raise SOSDError(f"--first: {', '.join(unknown)} is not a row of this study's plan; its rows: "
+                        + ", ".join(sorted({f"{s.preset}:{s.row.key}" for s in plan})))
     todo = [s for s in plan if s.name not in done]
     step_s = {p: measure_step(sc, p) for p in ("street", "indoor")}
     calibrated = calibrated_step_seconds(plan, done)
@@ -134,10 +141,10 @@ def run(args) -> int:
         results.update({s.name: r for s in everything if (r := finished(sc, s, str(runs)))})
         twice = doubled(sc, chosen, resolved_rows(sc, results, chosen))
     else:
-        results.update(run_specs(sc, later, runs, args.jobs, not args.no_progress))
+        results.update(run_specs(sc, prioritise(later, args.first), runs, args.jobs, not args.no_progress))
         # twice the budget for the rows of the claims resolved at the budget (seeds all finished)
         twice = doubled(sc, chosen, resolved_rows(sc, results, chosen))
-        results.update(run_specs(sc, twice, runs, args.jobs, not args.no_progress))
+        results.update(run_specs(sc, prioritise(twice, args.first), runs, args.jobs, not args.no_progress))
     planned = {s.name for s in first + later + twice}
     if args.report:
         print(f"report on the {len(planned & set(results))} of {len(planned)} runs finished so far", flush=True)

@@ -180,6 +180,17 @@ def doubled(sc: StudyConfig, chosen: Row, rows: set[tuple[str, str]]) -> list[Ru
             for r in by_preset[p] if (p, r.key) in rows]
 
 
+def prioritise(specs: list[RunSpec], first: list[str]) -> list[RunSpec]:
+    """``specs`` with the rows named in ``first`` ("preset:row", e.g. "street:sosd") first, in that order and
+    row by row (every seed of one row before the next: a partial run of the study then has whole claims at
+    n seeds, not every claim at fewer), then the rest in their planned order. The runs are the same."""
+    order = []
+    for item in first:
+        preset, _, key = item.partition(":")
+        order += [s for s in specs if s.preset == preset and s.row.key == key and s not in order]
+    return order + [s for s in specs if s not in order]
+
+
 def counterfactual_rows(sc: StudyConfig, chosen: Row) -> list[Row]:
     """MTL, SOSD-Net and ESOSD-Net on the counterfactual scenes (rows keyed ``<row>_cf``)."""
     lo, hi = sc.size_scale
