@@ -106,22 +106,27 @@ def run(args) -> int:
         raise SOSDError(f"--first: {', '.join(unknown)} is not a row of this study's plan; its rows: "
                         + ", ".join(sorted({f"{s.preset}:{s.row.key}" for s in plan})))
     todo = [s for s in plan if s.name not in done]
-    step_s = {p: measure_step(sc, p) for p in ("street", "indoor")}
-    calibrated = calibrated_step_seconds(plan, done)
-    est = estimate_seconds(sc, todo, args.jobs, step_s)
-    print(f"sosd study: at most {len(plan)} runs ({sc.seeds} seeds, budget {sc.budget}), "
-          f"{sum(s.steps for s in plan)} optimiser steps; {len(done)} finished in {runs} (reused), {len(todo)} "
-          f"to train ({sum(s.steps for s in todo)} steps). A joint step alone takes "
-          + ", ".join(f"{p} {v:.2f} s" for p, v in step_s.items())
-          + f" here: estimated {est / 3600:.1f} h wall with {args.jobs} parallel runs "
-          f"({est * args.jobs / 3600:.1f} CPU-core hours)", flush=True, end="")
-    if calibrated:  # a preset with no finished run yet: the other's ratio of real to measured step time
-        ratio = sum(v / step_s[p] for p, v in calibrated.items()) / len(calibrated)
-        calibrated = {p: calibrated.get(p, step_s[p] * ratio) for p in step_s}
-        cal = estimate_seconds(sc, todo, 1, calibrated, overhead=1.0) / args.jobs
-        print(f"; at the pace of the finished runs ({', '.join(f'{p} {v:.2f} s' for p, v in calibrated.items())} "
-              f"a step, parallel runs slowing each other included): {cal / 3600:.1f} h wall", end="")
-    print(".", flush=True)
+    counts = (f"sosd study: at most {len(plan)} runs ({sc.seeds} seeds, budget {sc.budget}), "
+              f"{sum(s.steps for s in plan)} optimiser steps; {len(done)} finished in {runs} (reused), {len(todo)} "
+              f"to train ({sum(s.steps for s in todo)} steps)")
+    step_s, est = {}, None
+    if args.report:  # trains nothing: no step to time (timing one beside running studies takes minutes)
+        print(counts + ".", flush=True)
+    else:
+        step_s = {p: measure_step(sc, p) for p in ("street", "indoor")}
+        calibrated = calibrated_step_seconds(plan, done)
+        est = estimate_seconds(sc, todo, args.jobs, step_s)
+        print(counts + ". A joint step alone takes "
+              + ", ".join(f"{p} {v:.2f} s" for p, v in step_s.items())
+              + f" here: estimated {est / 3600:.1f} h wall with {args.jobs} parallel runs "
+              f"({est * args.jobs / 3600:.1f} CPU-core hours)", flush=True, end="")
+        if calibrated:  # a preset with no finished run yet: the other's ratio of real to measured step time
+            ratio = sum(v / step_s[p] for p, v in calibrated.items()) / len(calibrated)
+            calibrated = {p: calibrated.get(p, step_s[p] * ratio) for p in step_s}
+            cal = estimate_seconds(sc, todo, 1, calibrated, overhead=1.0) / args.jobs
+            print(f"; at the pace of the finished runs ({', '.join(f'{p} {v:.2f} s' for p, v in calibrated.items())} "
+                  f"a step, parallel runs slowing each other included): {cal / 3600:.1f} h wall", end="")
+        print(".", flush=True)
     if args.estimate:
         return 0
 
