@@ -66,9 +66,12 @@ def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict, costs
                              c["higher_is_better"])
         if at_b is None:
             continue
-        verdict = combine_verdicts(at_b.verdict, at_2b.verdict) if at_2b else at_b.verdict
+        # 2B judges only once all its seeds have finished: a partial 2B (one seed: no interval at all) is shown,
+        # but cannot flip a verdict
+        judged = at_2b is not None and at_2b.n >= sc.seeds
+        verdict = combine_verdicts(at_b.verdict, at_2b.verdict) if judged else at_b.verdict
         out["claims"].append({**c, "at_budget": at_b.to_dict(), "at_double": at_2b.to_dict() if at_2b else None,
-                              "verdict": verdict, "flipped": bool(at_2b and at_2b.verdict != at_b.verdict)})
+                              "verdict": verdict, "flipped": bool(judged and at_2b.verdict != at_b.verdict)})
     # Δm of every multi-task row against the single-task rows of the same seed (test scenes)
     for preset in ("street", "indoor"):
         for steps in (b, 2 * b):
