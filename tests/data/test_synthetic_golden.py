@@ -94,7 +94,7 @@ def write_golden(path: Path = GOLDEN) -> None:
     digests = {_key(case): _digest(*_render(*case)) for case in LARGE}
     digests["dataset_street_seed3_h40"] = _dataset_digest()
     stored["digests"] = np.array(json.dumps(digests, sort_keys=True))
-    stored["fingerprints"] = np.array(json.dumps({_key(c): _fingerprint(*_render(*c)) for c in LARGE}))
+    stored["fingerprints"] = _fingerprints()
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(path, **stored)
 
@@ -142,6 +142,10 @@ def _fingerprint(arrays: dict, meta: dict) -> dict:
     return out
 
 
+def _fingerprints() -> np.ndarray:
+    return np.array(json.dumps({_key(c): _fingerprint(*_render(*c)) for c in LARGE}))
+
+
 def _close_fingerprints(got: dict, want: dict) -> list[str]:
     """The fields of ``got`` that differ from ``want`` by more than rounding (empty: they agree)."""
     bad = [] if got["objects"] == want["objects"] else ["objects"]
@@ -169,9 +173,8 @@ def test_large_scene_matches_golden_digest(golden, case):
     arrays, meta = _render(*case)
     if _digest(arrays, meta) == json.loads(str(golden["digests"]))[_key(case)]:
         return
-    want = json.loads(str(golden["fingerprints"]))[_key(case)]
-    assert not _close_fingerprints(_fingerprint(arrays, meta), want), _close_fingerprints(
-        _fingerprint(arrays, meta), want)
+    bad = _close_fingerprints(_fingerprint(arrays, meta), json.loads(str(golden["fingerprints"]))[_key(case)])
+    assert not bad, bad
 
 
 def test_dataset_samples_match_golden_digest(golden):
@@ -182,7 +185,7 @@ def add_fingerprints(path: Path = GOLDEN) -> None:
     """Add the large scenes' fingerprints to a golden file written before they existed, keeping the rest."""
     with np.load(path) as z:
         stored = {k: z[k] for k in z.files}
-    stored["fingerprints"] = np.array(json.dumps({_key(c): _fingerprint(*_render(*c)) for c in LARGE}))
+    stored["fingerprints"] = _fingerprints()
     np.savez_compressed(path, **stored)
 
 

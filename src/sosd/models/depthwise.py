@@ -1,6 +1,6 @@
 """Depthwise convolution that skips the taps which only read padding, with a faster CPU backward when dilated.
 
-Two facts measured on the CPU (issue 15; ``benchmarks/depthwise.py``, ``results/README.md``):
+Two facts measured on the CPU (issue 15; ``benchmarks/depthwise.py`` per layer, ``results/README.md`` per step):
 
 - **Dead taps.** A "same" convolution with dilation d reads, through its off-centre taps, input rows
   (i - k//2)·d away from each output row. On a feature map of H rows, a tap row with |i - k//2|·d >= H
