@@ -235,3 +235,34 @@ def test_first_names_an_unknown_row(tmp_path, capsys):
                "--first", "street:no_such_row"])
     err = capsys.readouterr().err
     assert rc == 2 and "street:no_such_row is not a row" in err and "street:sosd" in err
+
+
+def test_partial_double_budget_cannot_flip_a_verdict():
+    # a claim that holds at B keeps its verdict while its 2B row has fewer than all seeds (one seed has no
+    # interval); once every seed has finished at 2B, a reversal there makes the claim "not resolved"
+    from sosd.ablation.study_report import analyse
+
+    sc = StudyConfig(budget=10, seeds=5)
+    chosen = schedule_row("step:1")
+
+    def run(row, seed, steps, miou):
+        return {"row": row, "row_name": row, "preset": "street", "steps": steps, "seed": seed,
+                "train_seconds": 1.0, "val_curve": [], "test": {"miou": miou}}
+    results = {}
+    for s in range(5):
+        jitter = 0.002 * s
+        results.update({f"m{s}": run("mtl", s, 10, 0.50 + jitter), f"s{s}": run("sosd", s, 10, 0.55 + jitter)})
+
+    def verdict():
+        a = analyse(sc, results, chosen, {})
+        c = next(c for c in a["claims"] if c["preset"] == "street" and c["metric"] == "miou"
+                 and c["better"] == "sosd" and c["worse"] == "mtl")
+        return c["verdict"], c["flipped"], c["at_double"]
+    assert verdict() == (HOLDS, False, None)
+    # 2B reversed, but seeds 0-3 only: shown, not judged
+    for s in range(4):
+        results.update({f"m2b{s}": run("mtl", s, 20, 0.60 + 0.002 * s), f"s2b{s}": run("sosd", s, 20, 0.52 + 0.001 * s)})
+    v, flipped, at_double = verdict()
+    assert (v, flipped) == (HOLDS, False) and at_double["n"] == 4
+    results.update({"m2b4": run("mtl", 4, 20, 0.61), "s2b4": run("sosd", 4, 20, 0.53)})
+    assert verdict()[:2] == (NOT_RESOLVED, True)
