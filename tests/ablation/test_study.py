@@ -11,8 +11,8 @@ import pytest
 from sosd.eval.stats import HOLDS, NOT_RESOLVED, REVERSED, combine_verdicts, converged, mean_interval, paired
 from sosd.ablation.study import choose_schedule
 from sosd.ablation.study_command import method_costs
-from sosd.ablation.study_plan import (ALL_PARTS, METHODS_SKIPPED, StudyConfig, claim_rows, claims, doubled,
-                                      method_rows, phase_one, phase_two, schedule_row)
+from sosd.ablation.study_plan import (ALL_PARTS, METHODS_SKIPPED, RunSpec, StudyConfig, claim_rows, claims, doubled,
+                                      method_rows, phase_one, phase_two, run_config, schedule_row)
 from sosd.ablation.study_report import cost_label, resolved_rows
 from sosd.cli import main
 
@@ -141,6 +141,13 @@ def test_plan_counts():
     assert [(s.preset, s.row.key, s.seed) for s in dbl] == (
         [("street", k, s) for s in range(5) for k in ("mtl", "sosd")] + [("indoor", "esosd_step10", s) for s in range(5)])
     assert {s.steps for s in dbl} == {2 * sc.budget}
+    # street ESOSD-Net at 2B is the em part's equal-updates run (the same config but for its name): one run
+    esosd2 = doubled(sc, chosen, {("street", "esosd_step10")})
+    equal = [s for s in later if s.row.key == "esosd_step10_equal"]
+    assert [s.name for s in esosd2] == [s.name for s in equal] and len(equal) == 5
+    same_name = [dataclasses.replace(s, row=dataclasses.replace(s.row, key="x"))
+                 for s in (RunSpec("street", chosen, 2 * sc.budget, 0), equal[0])]
+    assert run_config(sc, same_name[0], "runs") == run_config(sc, same_name[1], "runs")
     # the methods part (Table 4 with every method) is off by default; each of its rows has a measured cost
     assert not any(s.row.key.startswith("mtl_jd") for s in later)
     every = phase_two(dataclasses.replace(sc, parts=ALL_PARTS), schedule_row("step:10"))
@@ -199,8 +206,10 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert main(args) == 0
     res = json.loads((tmp_path / "res" / "study.json").read_text())
     resolved = [c for c in res["claims"] if c["at_budget"]["verdict"] != NOT_RESOLVED]
+    # (street ESOSD-Net at twice the budget is the em part's equal-updates run: judged, not trained again)
     assert {("street", "semantic_only"), ("street", "mtl")} <= {(c["preset"], k) for c in resolved
-                                                                for k in (c["better"], c["worse"])} == doubled_rows()
+                                                                for k in (c["better"], c["worse"])} - \
+        {("street", res["chosen_schedule"])} == doubled_rows()
     assert all(c["at_double"]["n"] == 2 for c in resolved)
     # a finished run trained again from its own config.yaml: the same test scores to the bit (one machine)
     import subprocess

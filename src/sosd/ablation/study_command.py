@@ -76,8 +76,8 @@ def run(args) -> int:
 
     from sosd.ablation.study import (calibrated_step_seconds, choose_schedule, estimate_seconds, finished,
                                      measure_step, run_specs)
-    from sosd.ablation.study_plan import (ALL_PARTS, MAIN_METRICS, StudyConfig, claim_rows, doubled, phase_one,
-                                          phase_two, prioritise, schedule_row)
+    from sosd.ablation.study_plan import (ALL_PARTS, MAIN_METRICS, StudyConfig, claim_rows, dedupe, doubled,
+                                          phase_one, phase_two, prioritise, schedule_row)
     from sosd.ablation.study_report import analyse, curve_groups, plot_curves, resolved_rows, to_markdown
     from sosd.errors import SOSDError
     from sosd.provenance import env_info
@@ -99,7 +99,7 @@ def run(args) -> int:
     # the schedule chosen so far (Algorithm 1's until the sweep has finished): the same number of runs either way
     chosen = schedule_row(choose_schedule(sc, {s.name: r for s in first if (r := finished(sc, s, str(runs)))})[0])
     # at most: the double part trains only the rows of claims resolved at the budget
-    plan = first + phase_two(sc, chosen) + doubled(sc, chosen, claim_rows(chosen))
+    plan = dedupe(first + phase_two(sc, chosen) + doubled(sc, chosen, claim_rows(chosen)))
     done = {s.name: r for s in plan if (r := finished(sc, s, str(runs)))}
     unknown = [f for f in args.first if f not in {f"{s.preset}:{s.row.key}" for s in plan}]
     if unknown:

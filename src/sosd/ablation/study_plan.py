@@ -158,8 +158,7 @@ def phase_two(sc: StudyConfig, chosen: Row) -> list[RunSpec]:
     if "indoor" in sc.parts:
         specs += [RunSpec("indoor", r, sc.budget, s) for s in range(sc.seeds) for r in indoor_rows(chosen)]
     if "em" in sc.parts:
-        eq = Row(f"{chosen.name}, equal updates per task", chosen.key + "_equal", "sosd", "em", chosen.overrides)
-        specs += [RunSpec("street", eq, 2 * sc.budget, s) for s in range(sc.seeds)]
+        specs += [RunSpec("street", equal_updates_row(chosen), 2 * sc.budget, s) for s in range(sc.seeds)]
     if "methods" in sc.parts:
         specs += [RunSpec("street", r, sc.budget, s) for s in range(sc.seeds) for r in method_rows()]
     return dedupe(specs)
@@ -170,13 +169,28 @@ def claim_rows(chosen: Row) -> set[tuple[str, str]]:
     return {(c["preset"], k) for c in claims(chosen) for k in (c["better"], c["worse"])}
 
 
+def equal_updates_row(chosen: Row) -> Row:
+    """ESOSD-Net with each phase given as many steps as joint training gives each task: the chosen schedule at
+    twice the budget (the ``em`` part)."""
+    return Row(f"{chosen.name}, equal updates per task", chosen.key + "_equal", "sosd", "em", chosen.overrides)
+
+
+def double_key(preset: str, key: str, chosen: Row) -> str:
+    """The row key under which ``key`` runs at twice the budget: on street the chosen EM row at 2B is the ``em``
+    part's equal-updates run (the same config but for its name), so both parts share that one run."""
+    return equal_updates_row(chosen).key if (preset, key) == ("street", chosen.key) else key
+
+
 def doubled(sc: StudyConfig, chosen: Row, rows: set[tuple[str, str]]) -> list[RunSpec]:
     """The ``double`` part: the given (preset, row key) pairs at twice the budget, seed-major, street first."""
     if "double" not in sc.parts:
         return []
     by_preset = {"street": unique([r for r in street_rows(sc) if r.strategy != "em"] + [chosen]),
                  "indoor": unique(indoor_rows(chosen))}
-    return [RunSpec(p, r, 2 * sc.budget, s) for p in ("street", "indoor") for s in range(sc.seeds)
+
+    def run_row(p, r):
+        return equal_updates_row(chosen) if double_key(p, r.key, chosen) != r.key else r
+    return [RunSpec(p, run_row(p, r), 2 * sc.budget, s) for p in ("street", "indoor") for s in range(sc.seeds)
             for r in by_preset[p] if (p, r.key) in rows]
 
 

@@ -10,7 +10,7 @@ from sosd.ablation.harness import delta_m
 from sosd.provenance import describe
 from sosd.eval.stats import NOT_RESOLVED, combine_verdicts, converged, mean_interval, paired
 from sosd.ablation.study import row_metrics
-from sosd.ablation.study_plan import SEG_METRICS, StudyConfig, claims
+from sosd.ablation.study_plan import SEG_METRICS, StudyConfig, claims, double_key, equal_updates_row
 from sosd.ablation.tables import TABLES
 
 DM_COLUMNS = {"street": TABLES["1"].columns, "indoor": TABLES["2"].columns + TABLES["3"].columns}
@@ -62,8 +62,8 @@ def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict, costs
     # claims: paired per seed at the budget, and again at twice the budget
     for c in claims(chosen):
         at_b = _paired_rows(results, c["preset"], b, c["better"], c["worse"], c["metric"], c["higher_is_better"])
-        at_2b = _paired_rows(results, c["preset"], 2 * b, c["better"], c["worse"], c["metric"],
-                             c["higher_is_better"])
+        at_2b = _paired_rows(results, c["preset"], 2 * b, double_key(c["preset"], c["better"], chosen),
+                             double_key(c["preset"], c["worse"], chosen), c["metric"], c["higher_is_better"])
         if at_b is None:
             continue
         # 2B judges only once all its seeds have finished: a partial 2B (one seed: no interval at all) is shown,
@@ -89,7 +89,7 @@ def analyse(sc: StudyConfig, results: dict, chosen, schedule_scores: dict, costs
                                            "hi": hi, "runs": dms})
     # EM made fair: ESOSD vs SOSD at equal optimiser steps, and at equal updates per task
     for label, key_a, steps_a in (("equal optimiser steps", chosen.key, b),
-                                  ("equal updates per task", chosen.key + "_equal", 2 * b)):
+                                  ("equal updates per task", equal_updates_row(chosen).key, 2 * b)):
         for metric, higher in (("miou", True), ("disparity_mae_px", False)):
             p = _paired_rows(results, "street", steps_a, key_a, "sosd", metric, higher, steps_b=b)
             if p:
