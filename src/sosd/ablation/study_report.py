@@ -296,7 +296,9 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
         lines.append("")
     lines += ["## Rows: test means and convergence on val", "",
               f"Converged: every main metric of the mean-over-seeds val curve gained less than "
-              f"{sc['tolerance'] * 100:.0f} % (relative) over the last quarter of the budget.", "",
+              f"{sc['tolerance'] * 100:.0f} % (relative) over the last quarter of the budget. Under a cosine "
+              f"schedule that decays to 0 the last quarter runs at small learning rates, so this is a weak "
+              f"test: compare a row's scores at B and 2B to see whether it has plateaued.", "",
               "| Preset | Row | Steps | mIoU [%] | disparity [px] / rel | Gain over last quarter | Converged | "
               "CPU s (all seeds) |", "|---|---|---|---|---|---|---|---|"]
     for r in analysis["rows"]:
