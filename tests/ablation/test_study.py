@@ -169,6 +169,9 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert {c["verdict"] for c in res["claims"]} <= {HOLDS, REVERSED, NOT_RESOLVED}
     assert len(res["claims"]) == 12 + 18 + 36 + 2  # Tables 1-3 in full, Table 4: Kendall vs ESOSD-Net (quick)
     assert all(c["at_budget"]["n"] == 2 for c in res["claims"])
+    runs = [d for d in (tmp_path / "runs").iterdir() if d.is_dir()]
+    assert runs and all((d / "study.log").is_file() for d in runs)  # each run keeps its log
+    assert not list((tmp_path / "runs").glob(".*.study.log"))
 
     def doubled_rows():  # (preset, row) trained at twice the budget, less the em part's equal-updates row
         return {tuple(p.name.split("-")[:2]) for p in (tmp_path / "runs").glob("*-b8-*") if "_equal" not in p.name}

@@ -26,12 +26,27 @@ def run_one(sc: StudyConfig, spec: RunSpec, out: str) -> dict:
 
     cfg = run_config(sc, spec, out)
     run_dir = Path(out) / spec.name
-    run_dir.mkdir(parents=True, exist_ok=True)
-    with open(run_dir / "study.log", "a") as log, redirect_stdout(log), redirect_stderr(log):
-        summary = run_row(cfg)
-        test = test_metrics(cfg)
-        evals = {label: test_metrics(cfg, ov, label.replace("×", "x")) for label, ov in spec.evals}
+    # the log grows beside the run folder and joins it at the end: a fresh start sets an old folder aside and
+    # deletes it (fit's overwrite), and would take a log opened inside it along
+    pending = Path(out) / f".{spec.name}.study.log"
+    pending.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(pending, "a") as log, redirect_stdout(log), redirect_stderr(log):
+            summary = run_row(cfg)
+            test = test_metrics(cfg)
+            evals = {label: test_metrics(cfg, ov, label.replace("×", "x")) for label, ov in spec.evals}
+    finally:
+        _file_log(pending, run_dir / "study.log")
     return _result(spec, summary, test, evals)
+
+
+def _file_log(pending: Path, log: Path) -> None:
+    """Append ``pending`` to the run folder's ``log`` and remove it; kept where it is if the folder is gone."""
+    if not log.parent.is_dir():
+        return
+    with open(log, "a") as f:
+        f.write(pending.read_text())
+    pending.unlink()
 
 
 def _result(spec: RunSpec, summary: dict, test: dict, evals: dict) -> dict:
