@@ -184,6 +184,7 @@ def test_quick_study_end_to_end(tmp_path, capsys):
     assert {c["metric"] for c in res["counterfactual"]} == {"miou", "disparity_mae_px"}
     assert {f["eval"] for f in res["focal"]} == {"f×0.7", "f×1.0", "f×1.4"}
     kendall, = res["methods"]  # Table 4's rows: the quick plan has Kendall only
+    assert (tmp_path / "res" / "methods_street.png").stat().st_size > 0  # Table 4 as a forest plot
     assert kendall["row"] == "mtl_kendall" and kendall["metrics"]["miou"]["vs_esosd"]["n"] == 2
     md = (tmp_path / "res" / "claims.md").read_text()
     assert "| Table | Metric |" in md and "Converged" in md

@@ -10,7 +10,8 @@ Design (``sosd.ablation.study_plan``): cosine learning rate annealing to 0 withi
 scored every budget/8 steps on the generator's val scenes (learning curves, convergence check, the choice
 of the EM phase schedule) and once at the end on its test scenes (every reported number); every row
 again at twice the budget, and a claim whose verdict changes is "not resolved". Writes
-``<out>/claims.md``, ``study.json`` (every seed's numbers and curves) and ``curves_<preset>.png``; run
+``<out>/claims.md``, ``study.json`` (every seed's numbers and curves), ``curves_<preset>*.png`` and
+``methods_street.png`` (Table 4 as a forest plot of paired intervals); run
 folders go to ``--runs`` (default results/study/runs; only their small files are kept in git).
 """
 from __future__ import annotations
@@ -78,7 +79,8 @@ def run(args) -> int:
                                      measure_step, run_specs)
     from sosd.ablation.study_plan import (ALL_PARTS, MAIN_METRICS, StudyConfig, claim_rows, dedupe, doubled,
                                           phase_one, phase_two, prioritise, schedule_row)
-    from sosd.ablation.study_report import analyse, curve_groups, plot_curves, resolved_rows, to_markdown
+    from sosd.ablation.study_report import (analyse, curve_groups, plot_curves, plot_methods, reference_rows,
+                                            resolved_rows, to_markdown)
     from sosd.errors import SOSDError
     from sosd.provenance import env_info
 
@@ -166,8 +168,11 @@ def run(args) -> int:
                                                 "cpu_seconds_training": cpu_s, "estimate_seconds": est,
                                                 "step_seconds": step_s, **analysis}, indent=1, default=str))
     pictures = []
-    for old in out.glob("curves_*.png"):  # a picture of an earlier report whose question has no runs now
+    for old in [*out.glob("curves_*.png"), *out.glob("methods_*.png")]:  # an earlier report's, maybe without runs now
         old.unlink()
+    if plot_methods(analysis.get("methods") or [], out / "methods_street.png", reference_rows(analysis, chosen),
+                    sc.budget):
+        pictures.append("methods_street.png")
     for stem, (title, rows) in curve_groups(analysis, sc.budget, chosen).items():
         preset = "street" if "street" in stem else "indoor"
         if plot_curves(rows, MAIN_METRICS[preset], f"{title}: val learning curves, {sc.budget}-step cosine budget",
