@@ -5,6 +5,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sosd.models.layers import upsample_to
+from sosd.models.narrow import NarrowConv2d
 
 
 class DepthHead(nn.Module):
@@ -12,7 +13,7 @@ class DepthHead(nn.Module):
 
     def __init__(self, in_chs: int):
         super().__init__()
-        self.conv = nn.Conv2d(in_chs, 1, 3, padding=1)
+        self.conv = NarrowConv2d(in_chs, 1, 3, padding=1)
 
     def forward(self, depth_feature, out_size):
         return F.softplus(upsample_to(self.conv(depth_feature), out_size))

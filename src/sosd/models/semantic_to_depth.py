@@ -17,6 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from sosd.models.layers import ConvBNReLU, scale_grad, upsample_to
+from sosd.models.narrow import NarrowConv2d
 
 SQRT_EPS = 1e-6
 
@@ -48,7 +49,7 @@ class SemanticToDepth(nn.Module):
         super().__init__()
         self.area_3d = AreaBranch(common_chs)    # ~ dXdY, theta^3d
         self.area_2d = AreaBranch(semantic_chs)  # ~ (dudv)^-1, theta^2d
-        self.fuse = nn.Conv2d(depth_chs + 1, 1, 3, padding=1)  # theta^dep
+        self.fuse = NarrowConv2d(depth_chs + 1, 1, 3, padding=1)  # theta^dep
         self.depth_prior = depth_prior
         self.focal_aware = focal_aware
         self.focal_ref = focal_ref
