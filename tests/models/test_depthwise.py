@@ -118,3 +118,13 @@ def test_model_training_step_matches_plain_convolutions(h, w, monkeypatch):
     worst = max((fast[k] - plain[k]).abs().max().item() for k in plain) / scale
     assert worst < 1e-5, worst
 
+
+
+def test_a_single_live_tap_is_a_product_not_a_convolution():
+    """At rate 18 on a 4x8 map only the centre tap reads the input: the layer is a per-channel scale, computed
+    without any convolution kernel (on the CPU one runs a tiny GEMM per channel: 30x slower)."""
+    conv = DepthwiseConv2d(16, 16, 3, padding=18, dilation=18, groups=16, bias=True)
+    x = torch.randn(2, 16, 4, 8, requires_grad=True)
+    with torch.profiler.profile() as prof:
+        conv(x).sum().backward()
+    assert not [e.name for e in prof.events() if "conv" in e.name]
