@@ -119,7 +119,6 @@ def test_model_training_step_matches_plain_convolutions(h, w, monkeypatch):
     assert worst < 1e-5, worst
 
 
-
 def test_a_single_live_tap_is_a_product_not_a_convolution():
     """At rate 18 on a 4x8 map only the centre tap reads the input: the layer is a per-channel scale, computed
     without any convolution kernel (on the CPU one runs a tiny GEMM per channel: 30x slower)."""

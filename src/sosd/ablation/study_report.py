@@ -364,30 +364,29 @@ def plot_curves(rows: list[dict], metrics: dict, title: str, path: Path) -> bool
     return True
 
 
-def plot_methods(methods: list[dict], path: Path, reference: list[dict] = (), budget: int | None = None,
-                 versus: str = "vs_mtl", against: str = "MTL") -> bool:
-    """Table 4 as a forest plot: per method, its paired improvement over ``against`` (same seeds) with the 95 %
+def plot_methods(methods: list[dict], path: Path, reference: list[dict] = (), budget: int | None = None) -> bool:
+    """Table 4 as a forest plot: per method, its paired improvement over MTL (same seeds) with the 95 %
     interval, one panel per main street metric (positive = better), methods sorted by their mIoU gain;
-    green = holds, red = reversed, grey = not resolved; the seed count follows each name. ``reference``
+    green = holds, red = reversed, grey = not resolved; the number of pairs follows each name. ``reference``
     rows (the paper's SOSD-Net and ESOSD-Net, same shape) go on top, above a dashed line."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [m for m in methods if m["metrics"]["miou"][versus]]
+    rows = [m for m in methods if m["metrics"]["miou"]["vs_mtl"]]
     if not rows:
         return False
-    rows.sort(key=lambda m: m["metrics"]["miou"][versus]["mean"])
+    rows.sort(key=lambda m: m["metrics"]["miou"]["vs_mtl"]["mean"])
     n_methods = len(rows)
-    rows += [m for m in reference if m["metrics"]["miou"][versus]]
+    rows += [m for m in reference if m["metrics"]["miou"]["vs_mtl"]]
     panels = {"miou": ("mIoU [points]", 100.0), "disparity_mae_px": ("disparity error [px]", 1.0)}
     colour = {"holds": "tab:green", "reversed": "tab:red"}
     fig, axes = plt.subplots(1, len(panels), figsize=(11, 1.2 + 0.28 * len(rows)), sharey=True, squeeze=False)
     ys = range(len(rows))
     for ax, (key, (label, scale)) in zip(axes[0], panels.items()):
         for y, m in zip(ys, rows):
-            p = m["metrics"][key][versus]
+            p = m["metrics"][key]["vs_mtl"]
             if not p or p["n"] == 0:
                 continue
             lo, hi = (p["lo"], p["hi"]) if not math.isnan(p["lo"]) else (p["mean"], p["mean"])
@@ -397,12 +396,12 @@ def plot_methods(methods: list[dict], path: Path, reference: list[dict] = (), bu
         ax.axvline(0.0, color="black", linewidth=0.8)
         if n_methods < len(rows):
             ax.axhline(n_methods - 0.5, color="black", linewidth=0.6, linestyle="--")
-        ax.set_xlabel(f"improvement over {against}, {label} (positive = better)", fontsize=8)
+        ax.set_xlabel(f"improvement over MTL, {label} (positive = better)", fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(list(ys))
-    axes[0][0].set_yticklabels([f"{m['name']} (n={len(m['seeds'])})" for m in rows], fontsize=7)
+    axes[0][0].set_yticklabels([f"{m['name']} (n={m['metrics']['miou']['vs_mtl']['n']})" for m in rows], fontsize=7)
     at = f" after {budget} steps" if budget else ""
-    fig.suptitle(f"street, test scenes{at}: each method minus {against} of the same seed, 95 % paired t interval "
+    fig.suptitle(f"street, test scenes{at}: each method minus MTL of the same seed, 95 % paired t interval "
                  f"(green holds, red reversed, grey not resolved)", fontsize=9)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -417,7 +416,7 @@ def reference_rows(analysis: dict, chosen) -> list[dict]:
         found = {c["metric"]: c["at_budget"] for c in analysis.get("claims", [])
                  if c["preset"] == "street" and c["better"] == key and c["worse"] == "mtl"}
         if "miou" in found:
-            out.append({"name": f"{name} (paper)", "seeds": list(range(found["miou"]["n"])),
+            out.append({"name": f"{name} (paper)",
                         "metrics": {k: {"vs_mtl": found.get(k)} for k in ("miou", "disparity_mae_px")}})
     return out
 

@@ -2,16 +2,17 @@
 
 The semantic-to-depth unit's branches (§3.2.3: 2- and 1-channel convolutions) and the depth outputs end in
 3x3 convolutions from 64-300 channels to 1-2 channels. On the CPU, oneDNN runs these at a few GFLOP/s:
-measured forward + backward at the study's sizes (issue 15, ``benchmarks/narrow_conv.py``), 256 -> 2
-channels on 16x32 took 12.7 ms against 4.1 ms in the form below, 257 -> 1 13.5 against 1.8 ms, while the
-same FLOPs as a 1x1 convolution (a GEMM) run near the machine's matmul peak.
+measured forward + backward, batch 8 (issue 15, ``benchmarks/narrow_conv.py``, ``results/narrow_conv_t1.md``),
+256 -> 2 channels on 16x32 took 11.4 ms against 2.8 ms in the form below, 257 -> 1 8.7 against 2.2 ms,
+while the same FLOPs as a 1x1 convolution (a GEMM) run near the machine's matmul peak.
 
 The form: ``conv3x3(x, w) = sum over taps (i, j) of shift_ij(conv1x1(x, w[:, :, i, j]))``. One 1x1 convolution
 computes all 9·o tap maps at once; each is shifted by its offset (zero padding) and summed. It is the same
 sum as the convolution, in another order, so outputs agree up to float rounding; autograd differentiates
-it exactly. It pays only for few outputs from many inputs (``NARROW_MAX_OUT``, ``NARROW_MIN_IN``: with 8 or
-more outputs, or 16 inputs, the native kernel is as fast or faster), on the CPU, stride 1, undilated, 'same'
-padding. Exported and traced graphs keep the plain convolution.
+it exactly. It pays for few outputs from many inputs (``NARROW_MAX_OUT``, ``NARROW_MIN_IN``; measured once,
+256 inputs on 16x32: 4 outputs 2.3x faster, 8 outputs 1.3x, 16 outputs 0.6x; 2 outputs from 16 inputs 0.9x),
+so only up to 4 outputs from 32 or more inputs, on the CPU, stride 1, undilated, 'same' padding. Exported
+and traced graphs keep the plain convolution.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from sosd.models.depthwise import _exporting
+from sosd.models.depthwise import exporting
 
 NARROW_MAX_OUT = 4
 NARROW_MIN_IN = 32
@@ -31,7 +32,7 @@ def uses_shifted_sum(x: torch.Tensor, conv: nn.Conv2d) -> bool:
     return (conv.out_channels <= NARROW_MAX_OUT and conv.in_channels >= NARROW_MIN_IN and conv.groups == 1
             and k_h % 2 == 1 and k_w % 2 == 1 and (k_h, k_w) != (1, 1) and conv.stride == (1, 1)
             and conv.dilation == (1, 1) and conv.padding == (k_h // 2, k_w // 2) and conv.padding_mode == "zeros"
-            and x.dim() == 4 and x.device.type == "cpu" and not _exporting())
+            and x.dim() == 4 and x.device.type == "cpu" and not exporting())
 
 
 def narrow_conv2d(x: torch.Tensor, conv: nn.Conv2d) -> torch.Tensor:
