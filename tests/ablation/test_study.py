@@ -152,7 +152,7 @@ def test_plan_counts():
     assert not any(s.row.key.startswith("mtl_jd") for s in later)
     every = phase_two(dataclasses.replace(sc, parts=ALL_PARTS), schedule_row("step:10"))
     rows = method_rows()
-    assert len(rows) == 30 and not METHODS_SKIPPED & {r.key for r in rows}
+    assert len(rows) == 31 and not METHODS_SKIPPED & {r.key for r in rows}
     assert {r.key for r in rows} <= {s.row.key for s in every if s.steps == sc.budget}
     costs = method_costs()
     assert costs and all(cost_label(r) in costs for r in rows), [cost_label(r) for r in rows if cost_label(r) not in costs]

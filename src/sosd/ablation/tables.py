@@ -95,6 +95,8 @@ TABLES = {
                 Row("CAGrad", "mtl_cagrad", "mtl", "cagrad"),
                 Row("Aligned-MTL", "mtl_aligned_mtl", "mtl", "aligned_mtl"),
                 Row("PCGrad on SOSD-Net", "sosd_pcgrad", "sosd", "pcgrad"),
+                # the methods part's strongest optimiser on the paper's units: do the two gains add up?
+                Row("Nash-MTL on SOSD-Net", "sosd_jd_nashmtl", "sosd", "jd", ("train.jd.aggregator=NashMTL",)),
                 ESOSD) + _torchjd_rows(),
                (MIOU_PCT, DISP), cost=True,
                paper={"mtl_kendall": {"miou": 64.2, "disparity_mae_px": 2.65},
