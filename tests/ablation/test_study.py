@@ -279,3 +279,25 @@ def test_partial_double_budget_cannot_flip_a_verdict():
     assert (v, flipped) == (HOLDS, False) and at_double["n"] == 4
     results.update({"m2b4": run("mtl", 4, 20, 0.61), "s2b4": run("sosd", 4, 20, 0.53)})
     assert verdict()[:2] == (NOT_RESOLVED, True)
+
+
+def test_a_finished_run_with_another_config_is_never_overwritten(tmp_path, capsys):
+    # a changed default (or setting) makes a finished run's config differ from the plan: training must refuse
+    # rather than start it afresh over the finished run; --report leaves it out and says why
+    from sosd.ablation.study_plan import phase_one, run_config
+    from sosd.config import apply_overrides, dump_config
+
+    sc, runs = StudyConfig.quick(), tmp_path / "runs"
+    spec = phase_one(sc)[0]
+    run_dir = runs / spec.name
+    run_dir.mkdir(parents=True)
+    dump_config(apply_overrides(run_config(sc, spec, str(runs)), ["train.channels_last=true"]),
+                run_dir / "config.yaml")
+    (run_dir / "metrics.json").write_text("{}")
+    args = ["study", "--quick", "--out", str(tmp_path / "res"), "--runs", str(runs), "--no-progress"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "1 finished run(s)" in err and spec.name in err and "train.channels_last: True vs False" in err
+    assert (run_dir / "metrics.json").read_text() == "{}"  # untouched
+    assert main(args + ["--estimate", "--report"]) == 0
+    assert "they are not counted" in capsys.readouterr().err

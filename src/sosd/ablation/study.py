@@ -73,6 +73,22 @@ def finished(sc: StudyConfig, spec: RunSpec, out: str) -> dict | None:
                    {label: json.loads(f.read_text()) for label, f in tests.items() if label})
 
 
+def stale(sc: StudyConfig, specs: list[RunSpec], out: str) -> dict:
+    """Run folders of ``specs`` holding a finished run whose config is not the plan's (name -> the differing
+    keys, run's value vs plan's): training them again would overwrite a finished run, e.g. after a default
+    changed."""
+    from sosd.config import config_diff, load_config
+
+    found = {}
+    for spec in specs:
+        run_dir = Path(out) / spec.name
+        if (run_dir / "metrics.json").is_file() and (run_dir / "config.yaml").is_file():
+            diff = config_diff(load_config(run_dir / "config.yaml"), run_config(sc, spec, out))
+            if diff:
+                found[spec.name] = diff
+    return found
+
+
 def _raise_interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 

@@ -76,7 +76,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from sosd.ablation.study import (calibrated_step_seconds, choose_schedule, estimate_seconds, finished,
-                                     measure_step, run_specs)
+                                     measure_step, run_specs, stale)
     from sosd.ablation.study_plan import (ALL_PARTS, MAIN_METRICS, StudyConfig, claim_rows, dedupe, doubled,
                                           phase_one, phase_two, prioritise, schedule_row)
     from sosd.ablation.study_report import (analyse, curve_groups, plot_curves, plot_methods, reference_rows,
@@ -108,6 +108,14 @@ def run(args) -> int:
         raise SOSDError(f"--first: {', '.join(unknown)} is not a row of this study's plan; its rows: "
                         + ", ".join(sorted({f"{s.preset}:{s.row.key}" for s in plan})))
     todo = [s for s in plan if s.name not in done]
+    if changed := stale(sc, todo, str(runs)):
+        name, diff = next(iter(changed.items()))
+        msg = (f"{len(changed)} finished run(s) in {runs} were trained with another config than this study "
+               f"plans, e.g. {name}: {'; '.join(diff[:3])} (the run's value vs the plan's)")
+        if not args.report:
+            raise SOSDError(msg + ". Training would overwrite them: restore those settings (did a default "
+                            "change?) or give another --runs folder")
+        print(f"sosd study: note: {msg}; they are not counted", file=sys.stderr, flush=True)
     counts = (f"sosd study: at most {len(plan)} runs ({sc.seeds} seeds, budget {sc.budget}), "
               f"{sum(s.steps for s in plan)} optimiser steps; {len(done)} finished in {runs} (reused), {len(todo)} "
               f"to train ({sum(s.steps for s in todo)} steps)")

@@ -124,7 +124,10 @@ def base_overrides(sc: StudyConfig, preset: str, spec_steps: int, seed: int, nam
             f"data.val_size={sc.eval_size}", "data.val_split=val", f"train.lr={sc.lr}", "train.schedule=cosine",
             f"train.steps={spec_steps}", f"train.seed={seed}", f"train.name={name}", f"train.out_dir={out_dir}",
             f"train.val_every={max(1, spec_steps // sc.val_points)}", "train.best_metric=",
-            f"train.ckpt_every={max(1, spec_steps // sc.ckpt_points)}", "train.threads=1", "train.log_every=10"]
+            f"train.ckpt_every={max(1, spec_steps // sc.ckpt_points)}", "train.threads=1", "train.log_every=10",
+            # the committed runs trained in NCHW, before channels_last became the default: it changes float
+            # rounding, so pinning it keeps them reusable (finished runs match their config) and bit-reproducible
+            "train.channels_last=false"]
 
 
 def run_config(sc: StudyConfig, spec: RunSpec, out_dir: str):
