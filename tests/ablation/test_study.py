@@ -301,3 +301,26 @@ def test_a_finished_run_with_another_config_is_never_overwritten(tmp_path, capsy
     assert (run_dir / "metrics.json").read_text() == "{}"  # untouched
     assert main(args + ["--estimate", "--report"]) == 0
     assert "they are not counted" in capsys.readouterr().err
+
+
+def test_a_method_on_sosd_is_paired_with_the_same_method_on_mtl():
+    # the methods table's second part: SOSD-Net + method minus MTL + method, seed by seed
+    from sosd.ablation.study_report import methods
+
+    def run(row, seed, miou, disp):
+        return {"preset": "street", "row": row, "steps": 10, "seed": seed,
+                "test": {"miou": miou, "disparity_mae_px": disp}}
+
+    results = {}
+    for s in range(5):
+        jitter = 0.01 * s
+        results.update({f"m{s}": run("mtl", s, 0.50 + jitter, 0.40),
+                        f"n{s}": run("mtl_jd_nashmtl", s, 0.55 + jitter, 0.35 + 0.001 * s),
+                        f"sn{s}": run("sosd_jd_nashmtl", s, 0.58 + jitter + 0.001 * s, 0.36)})
+    rows = {m["row"]: m for m in methods(results, 10, schedule_row("step:1"), {})}
+    top = rows["sosd_jd_nashmtl"]
+    assert top["twin"] == "mtl_jd_nashmtl" and "twin" not in rows["mtl_jd_nashmtl"]
+    miou, disp = top["metrics"]["miou"]["vs_twin"], top["metrics"]["disparity_mae_px"]["vs_twin"]
+    assert miou["n"] == 5 and miou["mean"] == pytest.approx(0.032) and miou["verdict"] == HOLDS
+    assert disp["mean"] == pytest.approx(-0.008) and disp["verdict"] == REVERSED  # lower error is better
+    assert top["metrics"]["miou"]["vs_mtl"]["mean"] == pytest.approx(0.082)
