@@ -304,11 +304,12 @@ def test_a_finished_run_with_another_config_is_never_overwritten(tmp_path, capsy
 
 
 def test_a_method_on_sosd_is_paired_with_the_same_method_on_mtl():
-    # the methods table's second part: SOSD-Net + method minus MTL + method, seed by seed
+    # the methods table's second part: SOSD-Net + method minus MTL + method, seed by seed; the third: the
+    # methods_double rows against MTL at twice the budget
     from sosd.ablation.study_report import methods
 
-    def run(row, seed, miou, disp):
-        return {"preset": "street", "row": row, "steps": 10, "seed": seed,
+    def run(row, seed, miou, disp, steps=10):
+        return {"preset": "street", "row": row, "steps": steps, "seed": seed,
                 "test": {"miou": miou, "disparity_mae_px": disp}}
 
     results = {}
@@ -316,8 +317,19 @@ def test_a_method_on_sosd_is_paired_with_the_same_method_on_mtl():
         jitter = 0.01 * s
         results.update({f"m{s}": run("mtl", s, 0.50 + jitter, 0.40),
                         f"n{s}": run("mtl_jd_nashmtl", s, 0.55 + jitter, 0.35 + 0.001 * s),
-                        f"sn{s}": run("sosd_jd_nashmtl", s, 0.58 + jitter + 0.001 * s, 0.36)})
+                        f"sn{s}": run("sosd_jd_nashmtl", s, 0.58 + jitter + 0.001 * s, 0.36),
+                        # at twice the budget MTL catches up on segmentation
+                        f"m2{s}": run("mtl", s, 0.60 + jitter, 0.30, 20),
+                        f"n2{s}": run("mtl_jd_nashmtl", s, 0.60 + jitter + 0.001 * (s % 2), 0.29, 20)})
     rows = {m["row"]: m for m in methods(results, 10, schedule_row("step:1"), {})}
+    later = rows["mtl_jd_nashmtl"]["metrics"]
+    assert later["miou"]["vs_mtl_2b"]["verdict"] == NOT_RESOLVED and later["miou"]["vs_mtl"]["verdict"] == HOLDS
+    assert later["disparity_mae_px"]["vs_mtl_2b"]["mean"] == pytest.approx(0.01)
+    assert "vs_mtl_2b" not in rows["sosd_jd_nashmtl"]["metrics"]["miou"]
+    sc = dataclasses.replace(StudyConfig(), parts=ALL_PARTS)
+    twice = doubled(sc, schedule_row("step:1"), set())
+    assert [(s.row.key, s.steps, s.seed) for s in twice] == [
+        (k, 2000, s) for s in range(5) for k in ("mtl_jd_nashmtl", "mtl_jd_fairgrad")]
     top = rows["sosd_jd_nashmtl"]
     assert top["twin"] == "mtl_jd_nashmtl" and "twin" not in rows["mtl_jd_nashmtl"]
     miou, disp = top["metrics"]["miou"]["vs_twin"], top["metrics"]["disparity_mae_px"]["vs_twin"]

@@ -145,6 +145,8 @@ def methods(results: dict, b: int, chosen, costs: dict) -> list[dict]:
             entry["metrics"][key] = {"mean": statistics.fmean(v for v in vals if v is not None),
                                      "vs_mtl": vs(row, "mtl", key, higher), "vs_esosd": vs(row, chosen.key, key, higher),
                                      "vs_twin": vs(row, twin, key, higher) if twin else None}
+            if (p2 := _paired_rows(results, "street", 2 * b, row.key, "mtl", key, higher)) is not None:
+                entry["metrics"][key]["vs_mtl_2b"] = p2.to_dict()
         out.append(entry)
     return out
 
@@ -285,6 +287,17 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
                 cells = [f"{_ci(p, *scales[key])} ({mark[p['verdict']]})" if (p := m["metrics"][key]["vs_twin"])
                          else "-" for key in scales]
                 lines.append(f"| {m['name']} vs {row_name(analysis, m['twin'])} | " + " | ".join(cells) + " |")
+            lines.append("")
+        doubled = [m for m in analysis["methods"] if any("vs_mtl_2b" in v for v in m["metrics"].values())]
+        if doubled:
+            lines += [f"At twice the budget ({2 * b} steps; `methods_double` rows): improvement over MTL of the same "
+                      f"seed there, beside the same at {b}.", "",
+                      f"| Method | mIoU at {b} | mIoU at {2 * b} | disparity at {b} | disparity at {2 * b} |",
+                      "|---|---|---|---|---|"]
+            for m in doubled:
+                cells = [f"{_ci(p, *scales[key])} ({mark[p['verdict']]})" if (p := m["metrics"][key].get(k)) else "-"
+                         for key in scales for k in ("vs_mtl", "vs_mtl_2b")]
+                lines.append(f"| {m['name']} | " + " | ".join(cells) + " |")
             lines.append("")
     if analysis.get("counterfactual"):
         lines += ["## Counterfactual: object size no longer follows class (street)", "",
