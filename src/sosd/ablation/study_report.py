@@ -290,8 +290,9 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
             lines.append("")
         doubled = [m for m in analysis["methods"] if any("vs_mtl_2b" in v for v in m["metrics"].values())]
         if doubled:
-            lines += [f"At twice the budget ({2 * b} steps; `methods_double` rows): improvement over MTL of the same "
-                      f"seed there, beside the same at {b}.", "",
+            lines += [f"At twice the budget ({2 * b} steps): improvement over MTL of the same seed there, beside the "
+                      f"same at {b}, for the rows trained at {2 * b} (the paper's Table 4 rows in the `double` part, "
+                      "the `methods_double` rows).", "",
                       f"| Method | mIoU at {b} | mIoU at {2 * b} | disparity at {b} | disparity at {2 * b} |",
                       "|---|---|---|---|---|"]
             for m in doubled:
