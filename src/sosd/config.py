@@ -405,16 +405,10 @@ def to_dict(cfg) -> dict:
     return dataclasses.asdict(cfg)
 
 
-def config_diff(a, b) -> list[str]:
+def config_diff(a: Config, b: Config) -> list[str]:
     """The dotted keys whose values differ between two configs, as ``key: <a> vs <b>``."""
-    def flat(d: dict, prefix: str = "") -> dict:
-        out = {}
-        for k, v in d.items():
-            out.update(flat(v, f"{prefix}{k}.") if isinstance(v, dict) else {f"{prefix}{k}": v})
-        return out
-
-    fa, fb = flat(to_dict(a)), flat(to_dict(b))
-    return [f"{k}: {fa.get(k)!r} vs {fb.get(k)!r}" for k in sorted(fa.keys() | fb.keys()) if fa.get(k) != fb.get(k)]
+    return [f"{k}: {va!r} vs {vb!r}" for k in _all_keys()
+            if not dataclasses.is_dataclass(va := _get(a, k)) and va != (vb := _get(b, k))]
 
 
 def dump_config(cfg: Config, path: str | Path) -> None:

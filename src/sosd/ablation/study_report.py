@@ -270,9 +270,13 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
                   "|---|---|---|---|---|---|---|---|---|---|---|"]
         mark = {"holds": "+", "reversed": "−", NOT_RESOLVED: "?"}
         scales = {"miou": (100.0, 2), "disparity_mae_px": (1.0, 3)}
+
+        def cell(m, key, k):
+            p = m["metrics"][key].get(k)
+            return f"{_ci(p, *scales[key])} ({mark[p['verdict']]})" if p else "-"
+
         for m in analysis["methods"]:
-            cells = [f"{_ci(p, *scales[key])} ({mark[p['verdict']]})" if (p := m["metrics"][key][k]) else "-"
-                     for k in ("vs_mtl", "vs_esosd") for key in scales]  # the header's column order
+            cells = [cell(m, key, k) for k in ("vs_mtl", "vs_esosd") for key in scales]  # the header's column order
             cost = m["cost"] or (None, None)
             lines.append(f"| {m['name']} | {'yes' if m['torchjd'] else 'ours'} | {len(m['seeds'])} | "
                          f"{m['metrics']['miou']['mean'] * 100:.1f} | {m['metrics']['disparity_mae_px']['mean']:.3f} | "
@@ -284,21 +288,19 @@ def to_markdown(analysis: dict, env: dict, command: str, cpu_seconds: float) -> 
                       "seed, paired; SOSD-Net minus MTL under joint training is Table 1's claim above).", "",
                       "| Method | mIoU [points] | disparity [px] |", "|---|---|---|"]
             for m in twins:
-                cells = [f"{_ci(p, *scales[key])} ({mark[p['verdict']]})" if (p := m["metrics"][key]["vs_twin"])
-                         else "-" for key in scales]
-                lines.append(f"| {m['name']} vs {row_name(analysis, m['twin'])} | " + " | ".join(cells) + " |")
+                lines.append(f"| {m['name']} vs {row_name(analysis, m['twin'])} | "
+                             + " | ".join(cell(m, key, "vs_twin") for key in scales) + " |")
             lines.append("")
-        doubled = [m for m in analysis["methods"] if any("vs_mtl_2b" in v for v in m["metrics"].values())]
-        if doubled:
+        at_2b = [m for m in analysis["methods"] if any("vs_mtl_2b" in v for v in m["metrics"].values())]
+        if at_2b:
             lines += [f"At twice the budget ({2 * b} steps): improvement over MTL of the same seed there, beside the "
                       f"same at {b}, for the rows trained at {2 * b} (the paper's Table 4 rows in the `double` part, "
                       "the `methods_double` rows).", "",
                       f"| Method | mIoU at {b} | mIoU at {2 * b} | disparity at {b} | disparity at {2 * b} |",
                       "|---|---|---|---|---|"]
-            for m in doubled:
-                cells = [f"{_ci(p, *scales[key])} ({mark[p['verdict']]})" if (p := m["metrics"][key].get(k)) else "-"
-                         for key in scales for k in ("vs_mtl", "vs_mtl_2b")]
-                lines.append(f"| {m['name']} | " + " | ".join(cells) + " |")
+            for m in at_2b:
+                lines.append(f"| {m['name']} | "
+                             + " | ".join(cell(m, key, k) for key in scales for k in ("vs_mtl", "vs_mtl_2b")) + " |")
             lines.append("")
     if analysis.get("counterfactual"):
         lines += ["## Counterfactual: object size no longer follows class (street)", "",
