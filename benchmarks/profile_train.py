@@ -57,6 +57,10 @@ CASES = {
     "small_64x128": {"backbone": "xception_small", "size": (64, 128), "batch": 8, "overrides": SMALL},
     "small_72x96": {"backbone": "xception_small", "size": (72, 96), "batch": 8, "overrides": SMALL},
     "x65_256x512": {"backbone": "xception65", "size": (256, 512), "batch": 8, "overrides": []},
+    # the README main job (configs/synthetic/esosd_indoor_small.yaml): EM on indoor scenes at 120x160;
+    # run it with --threads 2 as the job does
+    "main_120x160": {"backbone": "xception_small", "size": (120, 160), "batch": 8, "preset": "indoor",
+                     "strategy": "em", "overrides": SMALL},
 }
 BUCKETS = ("convolution", "batchnorm", "elementwise", "loss", "optimizer", "other ops", "python / framework")
 
@@ -124,7 +128,8 @@ def profile_case(name: str, case: dict, args, peak: dict) -> dict:
     from torch.utils.flop_counter import FlopCounterMode
 
     ts = _load("train_step")
-    spec = {"strategy": args.strategy, "variant": args.variant, "backbone": case["backbone"],
+    spec = {"strategy": case.get("strategy", args.strategy), "variant": args.variant,
+            "backbone": case["backbone"], "preset": case.get("preset", "street"),
             "size": list(case["size"]), "batch": case["batch"], "threads": args.threads, "device": "cpu",
             "overrides": list(case["overrides"]) + list(args.override)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -169,7 +174,7 @@ def profile_case(name: str, case: dict, args, peak: dict) -> dict:
             loader_times.append(time.perf_counter() - t)
     med = statistics.median(times)
     res = {"case": name, "backbone": case["backbone"], "size": list(case["size"]), "batch": case["batch"],
-           "strategy": args.strategy, "variant": args.variant, "overrides": spec["overrides"],
+           "strategy": spec["strategy"], "variant": args.variant, "overrides": spec["overrides"],
            "params_m": params_m, "step_s": times, "median_step_s": med, "steps_per_s": 1 / med,
            "gflops_per_step": flops / 1e9, "achieved_gflops_per_s": flops / 1e9 / med,
            "fraction_of_matmul_peak": flops / 1e9 / med / peak["gflops_per_s"],

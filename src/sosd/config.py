@@ -154,8 +154,11 @@ class TrainConfig:
     accum_steps: int = _f(1, "gradient accumulation: micro-batches per optimiser step")
     lr: float = _f(1e-4, "Adam learning rate (§4.1: 1e-4)")
     weight_decay: float = _f(0.0, "Adam weight decay")
-    schedule: str = _f("constant", "learning-rate schedule: constant (the paper) | poly | cosine")
+    schedule: str = _f("constant", "learning-rate schedule: constant (the paper) | poly | cosine | wsd "
+                                   "(warm-up, stable, decay: constant, then linear to 0 over the last "
+                                   "train.decay_steps)")
     poly_power: float = _f(0.9, "exponent of the poly schedule")
+    decay_steps: int = _f(0, "wsd schedule: the last steps, over which the learning rate falls linearly to 0")
     warmup_steps: int = _f(0, "linear warm-up steps")
     grad_clip: float = _f(0.0, "clip the gradient norm to this value (0 = off)")
     em: EMConfig = field(default_factory=EMConfig, metadata={"help": "EM phase settings"})
@@ -425,7 +428,10 @@ def validate(cfg: Config) -> None:
     choice("model.backbone", cfg.model.backbone, BACKBONES)
     choice("model.output_stride", cfg.model.output_stride, (8, 16))
     choice("data.preset", cfg.data.preset, ("indoor", "street"))
-    choice("train.schedule", cfg.train.schedule, ("constant", "poly", "cosine"))
+    choice("train.schedule", cfg.train.schedule, ("constant", "poly", "cosine", "wsd"))
+    if cfg.train.schedule == "wsd" and not 0 < cfg.train.decay_steps <= cfg.train.steps - cfg.train.warmup_steps:
+        raise ConfigError(f"train.schedule = wsd needs 0 < train.decay_steps <= train.steps - "
+                          f"train.warmup_steps; got decay_steps = {cfg.train.decay_steps}", "train.decay_steps")
     choice("train.em.switch_unit", cfg.train.em.switch_unit, ("step", "epoch"))
     choice("train.em.first_phase", cfg.train.em.first_phase, ("depth", "semantic"))
     choice("train.nonfinite", cfg.train.nonfinite, ("stop", "skip"))
@@ -474,6 +480,7 @@ def validate(cfg: Config) -> None:
 # numeric keys with a bound: (key, lowest allowed, strict). Checked at load, so a bad value is one line
 # naming the key, never an optimiser's traceback minutes into a run.
 _BOUNDS = (("train.lr", 0.0, True), ("train.weight_decay", 0.0, False), ("train.warmup_steps", 0, False),
+           ("train.decay_steps", 0, False),
            ("train.grad_clip", 0.0, False), ("train.poly_power", 0.0, False), ("train.val_every", 0, False),
            ("train.ckpt_every", 0, False), ("train.log_every", 1, False), ("train.threads", 0, False),
            ("model.init_std", 0.0, True), ("model.depth_prior", 0.0, True), ("model.focal_ref", 0.0, True),

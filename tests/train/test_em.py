@@ -106,3 +106,34 @@ def test_alpha_weights_the_trunk_gradient_per_branch(tmp_path, phase_step):
     other = "semantic" if phase_step == 0 else "depth"
     assert model.alphas[other] == (1.0, 1.0, 1.0)
     assert model.alphas["depth" if phase_step == 0 else "semantic"] == (0.5, 2.0, 3.0)
+
+
+def test_skipping_the_frozen_head_trains_the_same_weights(tmp_path):
+    """EM computes the frozen side's output only on logged steps (it is reported, never optimised): five
+    steps logged every step and five logged at steps 4 and 5 (the last) give bit-identical weights,
+    BatchNorm statistics and logged losses."""
+    runs = {}
+    for log_every in (1, 4):
+        cfg = tiny_config(tmp_path / str(log_every), strategy="em", steps=5, **{"train.log_every": log_every})
+        tr = Trainer(cfg, tmp_path / str(log_every) / "run", progress=False)
+        tr.train_steps()
+        runs[log_every] = tr
+    assert [r["step"] for r in runs[4].state.history] == [4, 5]
+    for row in runs[4].state.history:
+        assert {"sem", "dep"} <= set(row)
+        assert row == runs[1].state.history[row["step"] - 1]
+    a, b = runs[1].model.state_dict(), runs[4].model.state_dict()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+
+
+def test_the_frozen_head_is_skipped_off_the_logged_steps(tmp_path):
+    cfg = tiny_config(tmp_path, strategy="em", steps=6, **{"train.log_every": 3})
+    tr = Trainer(cfg, tmp_path / "run", progress=False)
+    seen = []
+    tr.model.depth_to_semantic.register_forward_hook(lambda *a: seen.append(("sem", tr.state.step)))
+    tr.model.semantic_to_depth.register_forward_hook(lambda *a: seen.append(("dep", tr.state.step)))
+    tr.train_steps()
+    # steps 0..5 alternate depth, semantic; steps 2 and 5 are logged (after them the step count is 3, 6)
+    assert seen == [("dep", 0), ("sem", 1), ("dep", 2), ("sem", 2), ("sem", 3), ("dep", 4),
+                    ("dep", 5), ("sem", 5)]

@@ -118,3 +118,30 @@ def test_every_shipped_config_loads():
     assert len(files) >= 20
     for f in files:
         load_config(f)
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("constant", [1.0] * 10),
+    ("cosine", None),  # checked below: falls from 1 towards 0
+    # warm-up, stable, decay: full rate, then linear over the last 4 steps (never 0: step 9 still learns)
+    ("wsd", [1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 0.75, 0.5, 0.25]),
+])
+def test_learning_rate_schedules(schedule, expected):
+    from sosd.config import load_config
+    from sosd.train.loop import lr_factor
+
+    cfg = load_config(None, ["train.steps=10", f"train.schedule={schedule}", "train.decay_steps=4"])
+    got = [lr_factor(cfg, s) for s in range(10)]
+    if expected is None:
+        assert got[0] == 1.0 and all(a > b for a, b in zip(got, got[1:])) and got[-1] < 0.05
+    else:
+        assert got == pytest.approx(expected)
+
+
+def test_wsd_needs_its_decay_steps():
+    from sosd.config import ConfigError, load_config
+
+    with pytest.raises(ConfigError, match="train.decay_steps"):
+        load_config(None, ["train.steps=10", "train.schedule=wsd"])
+    with pytest.raises(ConfigError, match="train.decay_steps"):
+        load_config(None, ["train.steps=10", "train.schedule=wsd", "train.decay_steps=11"])

@@ -142,11 +142,14 @@ class SOSDNet(nn.Module):
                 f"{MIN_INPUT_SIZE} px (the backbone reduces it {self.cfg.output_stride}x); resize or pad it")
 
     def forward(self, image: torch.Tensor, intrinsics: torch.Tensor | None = None,
-                return_aux: bool = False, return_shared: bool = False) -> dict[str, torch.Tensor]:
+                return_aux: bool = False, return_shared: bool = False,
+                tasks: tuple[str, ...] = ("depth", "semantic")) -> dict[str, torch.Tensor]:
         """image (B,3,H,W) in [0,1] (any H, W >= 32) -> {"depth": (B,1,H,W) > 0, "semantic": (B,K,H,W)
         logits} (the keys of the variant). ``intrinsics`` (B,4) fx, fy, cx, cy: needed if focal_aware.
         ``return_shared`` also returns ``out["shared"] = (refined, aspp_out)``: the decoder's two inputs,
-        the representation every task path goes through (MGDA-UB takes task gradients w.r.t. it)."""
+        the representation every task path goes through (MGDA-UB takes task gradients w.r.t. it).
+        ``tasks``: the outputs to compute; the others' heads are skipped (EM's frozen side, whose output
+        no loss of the phase uses). Each output is the same function of the input either way."""
         self.check_input(image)
         size = image.shape[-2:]
         x = (image - self.input_mean) / self.input_std
@@ -158,16 +161,18 @@ class SOSDNet(nn.Module):
         if return_shared:
             out["shared"] = (refined, aspp_out)
         if self.cfg.variant == "sosd":
-            out["depth"], aux = self.semantic_to_depth(
-                feats["depth"], feats["common"], feats["semantic"], size, intrinsics, self.alphas["depth"])
-            out["semantic"] = self.depth_to_semantic(
-                feats["semantic"], feats["common"], feats["depth"], size, self.alphas["semantic"])
-            if return_aux:
-                out["aux"] = aux
+            if "depth" in tasks:
+                out["depth"], aux = self.semantic_to_depth(
+                    feats["depth"], feats["common"], feats["semantic"], size, intrinsics, self.alphas["depth"])
+                if return_aux:
+                    out["aux"] = aux
+            if "semantic" in tasks:
+                out["semantic"] = self.depth_to_semantic(
+                    feats["semantic"], feats["common"], feats["depth"], size, self.alphas["semantic"])
         else:
-            if self.depth_head is not None:
+            if self.depth_head is not None and "depth" in tasks:
                 out["depth"] = self.depth_head(feats["depth"], size)
-            if self.semantic_head is not None:
+            if self.semantic_head is not None and "semantic" in tasks:
                 out["semantic"] = self.semantic_head(feats["semantic"], size)
         return out
 

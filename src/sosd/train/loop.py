@@ -49,10 +49,12 @@ class RunState:
 
 
 def lr_factor(cfg, step: int) -> float:
-    """Multiplier of the base learning rate at ``step``: warm-up, then constant (§4.1) / poly / cosine."""
+    """Multiplier of the base learning rate at ``step``: warm-up, then constant (§4.1) / poly / cosine / wsd."""
     t = cfg.train
     if t.warmup_steps and step < t.warmup_steps:
         return (step + 1) / t.warmup_steps
+    if t.schedule == "wsd":  # warm-up, stable, decay: a short run keeps its full rate until the last steps
+        return min(1.0, (t.steps - step) / t.decay_steps)
     frac = min(1.0, (step - t.warmup_steps) / max(1, t.steps - t.warmup_steps))
     if t.schedule == "poly":
         return (1 - frac) ** t.poly_power

@@ -12,9 +12,9 @@ import torch
 from sosd.losses import depth_l1, semantic_ce
 
 
-def task_losses(model, batch) -> dict[str, torch.Tensor]:
-    """The variant's task losses on a batch: ``sem`` (eq. 6) and/or ``dep`` (eq. 7)."""
-    out = model(batch["image"], batch.get("intrinsics"))
+def task_losses(model, batch, tasks: tuple[str, ...] = ("depth", "semantic")) -> dict[str, torch.Tensor]:
+    """The variant's task losses on a batch: ``sem`` (eq. 6) and/or ``dep`` (eq. 7), of ``tasks`` only."""
+    out = model(batch["image"], batch.get("intrinsics"), tasks=tasks)
     losses = {}
     if "semantic" in out:
         losses["sem"] = semantic_ce(out["semantic"], batch["labels"])
