@@ -28,10 +28,13 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "configs/synthetic/esosd_indoor_small.yaml"
 CANDIDATES = {
     "base": [],  # today's: 800 steps at a constant 1e-3
-    "s560": ["train.steps=560"],
     "s560_lr2e-3": ["train.steps=560", "train.lr=0.002"],
-    "s560_wsd": ["train.steps=560", "train.schedule=wsd", "train.decay_steps=160"],
     "s560_lr2e-3_wsd": ["train.steps=560", "train.lr=0.002", "train.schedule=wsd", "train.decay_steps=160"],
+    "s560_lr3e-3": ["train.steps=560", "train.lr=0.003"],
+    "s480_lr3e-3": ["train.steps=480", "train.lr=0.003"],
+    # controls: the shorter budget at today's rate, constant and wsd
+    "s560": ["train.steps=560"],
+    "s560_wsd": ["train.steps=560", "train.schedule=wsd", "train.decay_steps=160"],
 }
 METRICS = {"miou": True, "rel": False, "delta1": True}  # name: higher is better
 

@@ -95,3 +95,17 @@ def test_table4_has_every_torchjd_method_with_cost_ratios(tmp_path):
     md = to_markdown(small, res, "test")
     assert "Step time × joint" in md and "Step memory × joint" in md
     assert "| UPGrad (torchjd) |" in md
+
+
+def test_a_finished_run_with_another_config_is_kept_not_trained_over(tmp_path, capsys):
+    from sosd.ablation.harness import run_row
+
+    first = run_row(tiny_config(tmp_path, steps=2))
+    assert first["steps"] == 2
+    assert run_row(tiny_config(tmp_path, steps=2)) == first  # the same config: reused, not retrained
+    second = run_row(tiny_config(tmp_path, steps=3))
+    assert second["steps"] == 3
+    kept = list((tmp_path / "runs").glob("tiny.replaced-*"))
+    assert len(kept) == 1
+    assert json.loads((kept[0] / "metrics.json").read_text()) == first
+    assert "train.steps: 2 vs 3" in capsys.readouterr().err

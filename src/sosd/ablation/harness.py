@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import math
 import statistics
+import sys
 import time
 from pathlib import Path
 
@@ -40,14 +41,20 @@ def row_config(table: Table, row: Row, dataset: str, seed: int, budget: int, out
 
 def run_row(cfg, progress: bool = False) -> dict:
     """Train (or reuse, or resume) one run; returns its metrics.json content."""
-    from sosd.config import load_config
+    from sosd.config import config_diff, load_config
     from sosd.train.loop import fit
 
     run_dir = Path(cfg.train.out_dir) / cfg.train.name
     metrics_file = run_dir / "metrics.json"
-    same = (run_dir / "config.yaml").is_file() and load_config(run_dir / "config.yaml") == cfg
+    old = load_config(run_dir / "config.yaml") if (run_dir / "config.yaml").is_file() else None
+    same = old == cfg
     if metrics_file.is_file() and same:
         return json.loads(metrics_file.read_text())
+    if metrics_file.is_file() and old is not None:  # finished with another config: kept, never trained over
+        kept = run_dir.with_name(f"{run_dir.name}.replaced-{time.strftime('%Y%m%d-%H%M%S')}")
+        run_dir.rename(kept)
+        print(f"{run_dir} was finished with another config ({'; '.join(config_diff(old, cfg))}); "
+              f"kept as {kept}, training afresh", file=sys.stderr)
     resume = str(run_dir) if same and (run_dir / "checkpoints" / "latest").is_file() else None
     fit(cfg, resume=resume, overwrite=resume is None, progress=progress)
     return json.loads(metrics_file.read_text())
