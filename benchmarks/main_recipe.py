@@ -1,4 +1,4 @@
-"""Can the README main job learn as well in fewer steps? Candidate recipes against today's, paired by seed.
+"""Can the README main job learn as well in fewer steps? Candidate recipes against the former one, paired by seed.
 
 Run (from the repository root; resumable: finished runs are kept and skipped):
 
@@ -12,7 +12,7 @@ recipe is **chosen on the validation scenes** (the job's own ``data.val_split``,
 the **test scenes** (``sosd eval --split test``, never seen in choosing) are reported beside them.
 
 Writes runs under ``runs/main_recipe/`` and ``results/main_recipe.{json,md}``: per candidate the mean of
-each metric, and its paired difference against ``base`` (today's recipe) with the 95 % paired-t interval
+each metric, and its paired difference against ``base`` (the recipe before: 800 steps at a constant 1e-3) with the 95 % paired-t interval
 (``sosd.eval.stats.paired``).
 """
 from __future__ import annotations
@@ -26,15 +26,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = "configs/synthetic/esosd_indoor_small.yaml"
+# every candidate names its steps, rate and schedule, so none moves when the shipped config does
+_CONST = ["train.schedule=constant", "train.decay_steps=0"]
 CANDIDATES = {
-    "base": [],  # today's: 800 steps at a constant 1e-3
-    "s560_lr2e-3": ["train.steps=560", "train.lr=0.002"],
+    "base": ["train.steps=800", "train.lr=0.001", *_CONST],  # the job before issue 15's recipe change
+    "s560_lr2e-3": ["train.steps=560", "train.lr=0.002", *_CONST],
     "s560_lr2e-3_wsd": ["train.steps=560", "train.lr=0.002", "train.schedule=wsd", "train.decay_steps=160"],
-    "s560_lr3e-3": ["train.steps=560", "train.lr=0.003"],
-    "s480_lr3e-3": ["train.steps=480", "train.lr=0.003"],
-    # controls: the shorter budget at today's rate, constant and wsd
-    "s560": ["train.steps=560"],
-    "s560_wsd": ["train.steps=560", "train.schedule=wsd", "train.decay_steps=160"],
+    "s560_lr3e-3": ["train.steps=560", "train.lr=0.003", *_CONST],
+    "s480_lr3e-3": ["train.steps=480", "train.lr=0.003", *_CONST],
+    "s480_lr2e-3_wsd": ["train.steps=480", "train.lr=0.002", "train.schedule=wsd", "train.decay_steps=140"],
+    # controls: the shorter budget at the former rate, constant and wsd
+    "s560": ["train.steps=560", "train.lr=0.001", *_CONST],
+    "s560_wsd": ["train.steps=560", "train.lr=0.001", "train.schedule=wsd", "train.decay_steps=160"],
 }
 METRICS = {"miou": True, "rel": False, "delta1": True}  # name: higher is better
 
@@ -43,12 +46,33 @@ def run_dir(out: Path, cand: str, seed: int) -> Path:
     return out / f"{cand}_seed{seed}"
 
 
+def overrides(out: Path, cand: str, seed: int) -> list[str]:
+    return CANDIDATES[cand] + [f"train.seed={seed}", "train.threads=1", "data.num_workers=0",
+                               f"train.name={run_dir(out, cand, seed).name}", f"train.out_dir={out}",
+                               "train.ckpt_every=0"]
+
+
+def check_finished(out: Path, cand: str, seed: int) -> None:
+    """A finished run is reused only if it was trained with the candidate's config as it stands."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from sosd.config import config_diff, load_config
+
+    d = run_dir(out, cand, seed)
+    got = load_config(d / "config.yaml")
+    want = load_config(ROOT / CONFIG, overrides(out, cand, seed))
+    want.model.num_classes = got.model.num_classes  # filled in from the dataset at training time
+    want.train.out_dir = got.train.out_dir  # the folder may have moved
+    if diff := config_diff(got, want):
+        raise SystemExit(f"{d} was trained with another config ({'; '.join(diff)}); move it away to retrain")
+
+
 def run_one(out: Path, cand: str, seed: int) -> str:
     d = run_dir(out, cand, seed)
     sosd = str(ROOT / ".venv" / "bin" / "sosd")
-    if not (d / "metrics.json").exists():
-        over = CANDIDATES[cand] + [f"train.seed={seed}", "train.threads=1", "data.num_workers=0",
-                                   f"train.name={d.name}", f"train.out_dir={out}", "train.ckpt_every=0"]
+    if (d / "metrics.json").exists():
+        check_finished(out, cand, seed)
+    else:
+        over = overrides(out, cand, seed)
         subprocess.run([sosd, "train", "--config", CONFIG, "--overwrite", "--no-progress", *over],
                        cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
     if not (d / "eval_test.json").exists():
@@ -80,7 +104,7 @@ def report(rows: dict) -> tuple[dict, str]:
     base = rows.get("base", {})
     res, L = {}, ["# The main job's recipe: fewer steps, as well learned?", "",
                   f"`{CONFIG}` with the overrides below; 1 thread a run, two runs at a time. Paired by "
-                  "train.seed against `base` (today's: 800 steps, constant 1e-3); improvement is positive "
+                  "train.seed against `base` (the former recipe: 800 steps, constant 1e-3); improvement is positive "
                   "when the candidate is better; 95 % paired-t interval. Chosen on **val** scenes; "
                   "**test** scenes shown beside, not used to choose.", "",
                   "| candidate | overrides | seeds | train s (mean, 1 thread) | split | "
@@ -103,9 +127,45 @@ def report(rows: dict) -> tuple[dict, str]:
             cells = [f"{means[k]:.4f}" for k in METRICS]
             diffs = [(f"{cmp[k]['mean']:+.4f} [{cmp[k]['lo']:+.4f}, {cmp[k]['hi']:+.4f}] {cmp[k]['verdict']}"
                       if k in cmp else "") for k in METRICS]
-            L.append(f"| {cand} | {' '.join(CANDIDATES[cand]) or '(today)'} | {len(seeds)} | {secs:.0f} | "
+            L.append(f"| {cand} | {' '.join(CANDIDATES[cand])} | {len(seeds)} | {secs:.0f} | "
                      f"{split} | " + " | ".join(cells + diffs) + " |")
+    pick = choose(res)
+    L += ["", "Rule: the candidate with the fewest steps whose val improvement "
+          "over `base` holds on every metric (5 seeds or more); ties go to the larger val mIoU gain. "
+          + (f"**Chosen on val: `{pick}`** ({' '.join(CANDIDATES[pick])})." if pick else "**None qualifies.**"),
+          "", "No row converged by design: the job has a fixed budget; `main_recipe.png` shows the val curves."]
+    res["chosen_on_val"] = pick
     return res, "\n".join(L) + "\n"
+
+
+def choose(res: dict) -> str | None:
+    ok = [c for c, r in res.items() if c != "base" and len(r["seeds"]) >= 5
+          and len(r["val"]["vs_base"]) == len(METRICS)
+          and all(v["verdict"] == "holds" for v in r["val"]["vs_base"].values())]
+    steps = {c: next(iter(res[c]["runs"].values()))["steps"] for c in ok}
+    return min(ok, key=lambda c: (steps[c], -res[c]["val"]["vs_base"]["miou"]["mean"]), default=None)
+
+
+def plot(rows: dict, path: Path) -> None:
+    """Validation curves (mean over seeds) of every candidate: which ones were still improving."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(METRICS), figsize=(5 * len(METRICS), 3.8))
+    for cand, by_seed in rows.items():
+        curves = [by_seed[s]["val_curve"] for s in sorted(by_seed)]
+        steps = [p["step"] for p in curves[0]]
+        for ax, k in zip(axes, METRICS):
+            ys = [sum(c[i][k] for c in curves) / len(curves) for i in range(len(steps))]
+            ax.plot(steps, ys, marker="o", label=f"{cand} ({len(curves)} seeds)")
+            ax.set_title(f"val {k} ({'higher' if METRICS[k] else 'lower'} is better)")
+            ax.set_xlabel("step")
+    axes[0].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def main(argv=None) -> int:
@@ -121,7 +181,9 @@ def main(argv=None) -> int:
         with ThreadPoolExecutor(args.jobs) as ex:
             for done in ex.map(lambda cs: run_one(args.out, *cs), todo):
                 print("finished", done, flush=True)
-    res, md = report(collect(args.out, args.seeds))
+    rows = collect(args.out, args.seeds)
+    res, md = report(rows)
+    plot(rows, ROOT / "results" / "main_recipe.png")
     (ROOT / "results" / "main_recipe.json").write_text(json.dumps(res, indent=1))
     (ROOT / "results" / "main_recipe.md").write_text(md)
     print(md)

@@ -28,6 +28,7 @@ from sosd import checkpoint as ckpt
 from sosd.config import Config, dump_config
 from sosd.errors import SOSDError
 from sosd.train import distributed
+from sosd.train.allocator import keep_freed_memory
 from sosd.train.strategies import build_strategy
 from sosd.train.strategies.em import release
 
@@ -124,6 +125,8 @@ class Trainer:
         t = cfg.train
         if t.threads:
             torch.set_num_threads(t.threads)
+        if t.keep_memory:
+            keep_freed_memory()
         torch.manual_seed(t.seed)  # the same on every rank: identical initial weights
         distributed.init_from_env(t.device)  # DDP: join torchrun's process group (no-op in one process)
         self.world = distributed.world_size()
