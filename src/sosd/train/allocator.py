@@ -4,9 +4,10 @@ On the CPU PyTorch allocates through malloc. glibc serves blocks above its mmap 
 adapts up to 32 MB) with a fresh ``mmap`` and unmaps them on ``free``, and it trims the heap's top when
 more than its trim threshold is free there. A training step frees and reallocates the same activations
 every step, so the kernel zero-fills and page-faults them in again each time. Measured
-(results/README.md): Xception-65 at 256x512, batch 8, one thread, 36.6 s a step of which 20 s in the
-kernel (2.7 M page faults); with both thresholds raised, 16.5 s. jemalloc or tcmalloc do the same only
-when preloaded before the process starts; ``mallopt`` does it from inside, so sosd calls it.
+(results/README.md, benchmarks/page_faults.py, profile_train.py): Xception-65 at 256x512, batch 8, one
+thread, 38.0 s a step, most of it in the kernel; with both thresholds raised, 17.4 s. jemalloc or tcmalloc
+help only when preloaded before the process starts (and told to keep pages); ``mallopt`` works from
+inside the process, so sosd calls it.
 """
 from __future__ import annotations
 
