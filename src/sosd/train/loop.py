@@ -310,6 +310,8 @@ class Trainer:
                     if s.step >= until:
                         break
                     t0 = time.perf_counter()
+                    logged = (s.step + 1) % t.log_every == 0 or s.step + 1 == until
+                    self.strategy.report_all = logged  # EM: the frozen side's loss only where it is logged
                     self.strategy.prepare(self.model, s.step, epoch)
                     # DDP: the wrapper that all-reduces exactly the parameters prepare() left trainable
                     net = self.replicas.get(s.step) if self.replicas is not None else self.net
@@ -357,7 +359,7 @@ class Trainer:
                     self.scheduler.step()
                     s.step += 1
                     dt = time.perf_counter() - t0
-                    if s.step % t.log_every == 0 or s.step == until:
+                    if logged:
                         self._log(parts, t.batch_size, dt)
                     bar.update(1)
                     bar.set_postfix(loss=f"{parts['loss']:.3f}",

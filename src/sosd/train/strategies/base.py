@@ -25,6 +25,9 @@ def task_losses(model, batch, tasks: tuple[str, ...] = ("depth", "semantic")) ->
 
 class Strategy:
     name = "base"
+    # set by the training loop before each step: whether the step's losses are logged. A strategy may skip
+    # computing what it only reports (EM: the frozen side's loss) when it is not.
+    report_all = True
     supports_ddp = True  # False: computes task gradients itself (autograd.grad), which bypasses DDP
 
     def __init__(self, cfg):
